@@ -57,14 +57,14 @@ public final class FeedbackValidator {
         r.labels(e.getLabelsMap());
         switch (e.getKindCase()) {
             case THUMBS -> {
-                r.requiredId("interaction_id", e.getInteractionId(), "thumbs");
+                r.present("interaction_id", e.getInteractionId(), "thumbs");
                 if (e.getThumbs().getDirection() != Thumbs.Direction.UP
                         && e.getThumbs().getDirection() != Thumbs.Direction.DOWN) {
                     r.add("thumbs.direction", "required", "must be UP or DOWN");
                 }
             }
             case RATING -> {
-                r.requiredId("interaction_id", e.getInteractionId(), "rating");
+                r.present("interaction_id", e.getInteractionId(), "rating");
                 int value = e.getRating().getValue();
                 if (value < 1 || value > 5) {
                     r.add("rating.value", "range", "must be in 1..5, got " + value);
@@ -80,7 +80,7 @@ public final class FeedbackValidator {
                 r.requiredText("edit.edited_response", e.getEdit().getEditedResponse());
             }
             case COMMENT -> {
-                r.requiredId("interaction_id", e.getInteractionId(), "comment");
+                r.present("interaction_id", e.getInteractionId(), "comment");
                 r.requiredText("comment.text", e.getComment().getText());
             }
             case KIND_NOT_SET -> r.add("type", e.getUnknownFields().asMap().isEmpty() ? "required" : "unknown_type",
@@ -143,6 +143,13 @@ public final class FeedbackValidator {
 
         void add(String field, String rule, String message) {
             out.add(new Violation(prefix + field, rule, message));
+        }
+
+        /** Presence only: the field's format is checked elsewhere. */
+        void present(String field, String value, String what) {
+            if (value.isEmpty()) {
+                add(field, "required", "is required for " + what);
+            }
         }
 
         /** @return whether the id is present and well-formed */
