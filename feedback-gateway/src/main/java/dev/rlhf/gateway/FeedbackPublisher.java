@@ -34,8 +34,8 @@ public class FeedbackPublisher {
 
     FeedbackPublisher(GatewayConfig config, @ConfigProperty(name = "kafka.bootstrap.servers") String bootstrap) {
         this.topic = config.topic();
-        Duration timeout = config.produceTimeout();
-        this.producer = ReliableProducers.create(bootstrap, "feedback-gateway", timeout);
+        this.producer = ReliableProducers.create(bootstrap, "feedback-gateway", config.produceTimeout(),
+                config.maxBlock());
     }
 
     /** Produces {@code event} under {@code key}; the future fails when Kafka did not acknowledge it. */

@@ -29,6 +29,7 @@ import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import dev.rlhf.gateway.ApiKeys.ApiKey;
 import dev.rlhf.proto.v1.FeedbackEvent;
 import io.smallrye.common.annotation.Blocking;
+import io.smallrye.common.annotation.NonBlocking;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.HeaderParam;
 import jakarta.ws.rs.NotFoundException;
@@ -85,7 +86,7 @@ public class FeedbackResource {
     @POST
     @Path("/feedback")
     @Consumes(MediaType.APPLICATION_JSON)
-    @Blocking
+    @NonBlocking
     @Operation(summary = "Submit one feedback event", description = "Answers 202 only after Kafka acknowledged the event.")
     @RequestBody(required = true, content = @Content(schema = @Schema(implementation = FeedbackJson.Event.class)))
     @APIResponse(responseCode = "202", description = "stored", content = @Content(schema = @Schema(implementation = Accepted.class)))
@@ -158,6 +159,7 @@ public class FeedbackResource {
      */
     @POST
     @Path("/bench/noop")
+    @NonBlocking
     @Operation(hidden = true)
     public Response noop(byte[] body, @HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
         if (!config.bench().noopEnabled()) {

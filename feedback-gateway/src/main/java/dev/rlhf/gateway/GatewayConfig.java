@@ -40,6 +40,13 @@ public interface GatewayConfig {
     @WithDefault("5s")
     Duration produceTimeout();
 
+    /**
+     * Longest time a request may wait for Kafka metadata or producer buffer space before it
+     * is answered 503. Single events are handled on the HTTP event loop: keep it short.
+     */
+    @WithDefault("200ms")
+    Duration maxBlock();
+
     /** The {@code Retry-After} (seconds) sent with 503 when Kafka is unavailable. */
     @WithDefault("2")
     int retryAfterSeconds();

@@ -38,6 +38,9 @@ public class GatewayConfigCheck {
         if (c.produceTimeout().toMillis() < 2000) {
             p.add("rlhf.gateway.produce-timeout must be at least 2s, got " + c.produceTimeout());
         }
+        if (c.maxBlock().isNegative() || c.maxBlock().toMillis() > 10_000) {
+            p.add("rlhf.gateway.max-block must be in 0..10s, got " + c.maxBlock());
+        }
         if (c.retryAfterSeconds() < 1) {
             p.add("rlhf.gateway.retry-after-seconds must be >= 1, got " + c.retryAfterSeconds());
         }

@@ -27,6 +27,15 @@ public final class ReliableProducers {
      * @param deliveryTimeout  upper bound from {@code send} to success or failure; at least 2 s
      */
     public static Properties properties(String bootstrapServers, String clientId, Duration deliveryTimeout) {
+        return properties(bootstrapServers, clientId, deliveryTimeout, Duration.ofMillis(Math.min(deliveryTimeout.toMillis(), 2000)));
+    }
+
+    /**
+     * As {@link #properties(String, String, Duration)}, with the longest time {@code send} may
+     * block for metadata or buffer space ({@code max.block.ms}); callers on an event loop keep it short.
+     */
+    public static Properties properties(String bootstrapServers, String clientId, Duration deliveryTimeout,
+            Duration maxBlock) {
         if (bootstrapServers == null || bootstrapServers.isBlank()) {
             throw new IllegalArgumentException("kafka.bootstrap.servers is empty; set it to host:port of the broker");
         }
@@ -48,16 +57,22 @@ public final class ReliableProducers {
         p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, Long.toString(request));
         p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, Long.toString(delivery));
         // send() blocks at most this long for metadata or buffer space
-        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, Long.toString(Math.min(delivery, 2000)));
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, Long.toString(maxBlock.toMillis()));
         p.put(ProducerConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, "2000");
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         return p;
     }
 
-    /** A producer with {@link #properties}. */
+    /** A producer with {@link #properties(String, String, Duration)}. */
     public static KafkaProducer<String, byte[]> create(String bootstrapServers, String clientId,
             Duration deliveryTimeout) {
         return new KafkaProducer<>(properties(bootstrapServers, clientId, deliveryTimeout));
+    }
+
+    /** A producer with {@link #properties(String, String, Duration, Duration)}. */
+    public static KafkaProducer<String, byte[]> create(String bootstrapServers, String clientId,
+            Duration deliveryTimeout, Duration maxBlock) {
+        return new KafkaProducer<>(properties(bootstrapServers, clientId, deliveryTimeout, maxBlock));
     }
 }
