@@ -38,6 +38,19 @@ public class FeedbackPublisher {
                 config.maxBlock());
     }
 
+    /**
+     * Fetches the topic's metadata so that {@code send} never waits for it on the event loop.
+     *
+     * @return whether the metadata is there (false: broker unreachable within max-block)
+     */
+    public boolean warmUp() {
+        try {
+            return !producer.partitionsFor(topic).isEmpty();
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
     /** Produces {@code event} under {@code key}; the future fails when Kafka did not acknowledge it. */
     public CompletableFuture<RecordMetadata> publish(String key, FeedbackEvent event) {
         CompletableFuture<RecordMetadata> acked = new CompletableFuture<>();

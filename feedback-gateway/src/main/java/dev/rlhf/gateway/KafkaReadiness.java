@@ -33,8 +33,13 @@ public class KafkaReadiness implements HealthCheck {
     private final String topic;
     private final Admin admin;
 
-    KafkaReadiness(@ConfigProperty(name = "kafka.bootstrap.servers") String bootstrap, GatewayConfig config) {
+    private final FeedbackPublisher publisher;
+    private volatile boolean stopping;
+
+    KafkaReadiness(@ConfigProperty(name = "kafka.bootstrap.servers") String bootstrap, GatewayConfig config,
+            FeedbackPublisher publisher) {
         this.bootstrap = bootstrap;
+        this.publisher = publisher;
         this.topic = config.topic();
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -52,8 +57,15 @@ public class KafkaReadiness implements HealthCheck {
                 LOG.errorf("Kafka at %s (kafka.bootstrap.servers) is unreachable: %s. Readiness is DOWN and feedback"
                         + " is answered 503 until the broker answers; start it with 'bin/rlhf kafka start' or fix"
                         + " KAFKA_BOOTSTRAP_SERVERS.", bootstrap, problem);
-            } else {
+            }
+            // the producer's metadata, so that the first request does not wait for it
+            while (!stopping && !publisher.warmUp()) {
+                sleep(500);
+            }
+            if (problem == null) {
                 LOG.infof("Kafka at %s is reachable; feedback goes to %s", bootstrap, topic);
+            } else if (!stopping) {
+                LOG.infof("Kafka at %s answers now; feedback goes to %s", bootstrap, topic);
             }
         }, "kafka-startup-check");
         check.setDaemon(true);
@@ -84,8 +96,18 @@ public class KafkaReadiness implements HealthCheck {
         }
     }
 
+    private void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            stopping = true;
+            Thread.currentThread().interrupt();
+        }
+    }
+
     @PreDestroy
     void close() {
+        stopping = true;
         admin.close(java.time.Duration.ofSeconds(2));
     }
 }

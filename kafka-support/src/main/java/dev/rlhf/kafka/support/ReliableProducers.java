@@ -59,6 +59,8 @@ public final class ReliableProducers {
         // send() blocks at most this long for metadata or buffer space
         p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, Long.toString(maxBlock.toMillis()));
         p.put(ProducerConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, "2000");
+        // keep topic metadata of idle topics (default 5 min): a send after a quiet spell must not wait for it
+        p.put(ProducerConfig.METADATA_MAX_IDLE_CONFIG, Long.toString(Duration.ofHours(24).toMillis()));
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         return p;
