@@ -55,7 +55,11 @@ public final class GatewayBench {
 
     public static void main(String[] args) throws Exception {
         Map<String, Integer> opt = new java.util.HashMap<>(Map.of("seconds", 15, "warmup", 4, "batch-concurrency", 8,
-                "single-concurrency", 32, "batch-size", 1000, "text-chars", 200));
+                "single-concurrency", 32, "batch-size", 1000, "text-chars", 200,
+                // the gateway's linger.ms (rlhf.gateway.linger), given to the baseline too
+                "linger-ms", 2,
+                // 1: lz4 (rlhf.gateway.compression default), 0: none; for gateway and baseline alike
+                "lz4", 1));
         for (int i = 0; i + 1 < args.length; i += 2) {
             String name = args[i].replaceFirst("^--", "");
             if (!opt.containsKey(name)) {
@@ -78,27 +82,42 @@ public final class GatewayBench {
         String event = eventJson(opt.get("text-chars"));
         int recordSize = storedRecordSize(opt.get("text-chars"));
         int port = freePort();
-        Process gateway = startGateway(root, port, bootstrap, gatewayTopic);
+        String compression = opt.get("lz4") == 1 ? "lz4" : "none";
+        Process gateway = startGateway(root, port, bootstrap, gatewayTopic, opt.get("linger-ms"), compression);
         try {
-            System.out.printf("gateway bench: broker %s, gateway on port %d, record %d bytes (protobuf), %d s per phase%n",
-                    bootstrap, port, recordSize, opt.get("seconds"));
+            System.out.printf("gateway bench: broker %s, gateway on port %d, record %d bytes (protobuf), linger.ms %d,"
+                    + " compression %s, %d s per phase%n", bootstrap, port, recordSize, opt.get("linger-ms"), compression,
+                    opt.get("seconds"));
             // 1. batch endpoint at concurrency 8
             int batchSize = opt.get("batch-size");
             List<String> events = new ArrayList<>(batchSize);
             for (int i = 0; i < batchSize; i++) {
-                events.add(eventJson(opt.get("text-chars")).replace("two sentences.", "two sentences (" + i + ")."));
+                events.add(variant(event, i));
             }
             String batch = "{\"events\":[" + String.join(",", events) + "]}";
             byte[] batchRequest = request(port, "/v1/feedback/batch", batch);
-            Load batchLoad = load(port, batchRequest, opt.get("batch-concurrency"), opt.get("warmup"), opt.get("seconds"));
+            long gw = gateway.pid();
+            Cpu cpu0 = Cpu.of(gw, broker.pid());
+            Load batchLoad = load(port, w -> batchRequest, opt.get("batch-concurrency"), opt.get("warmup"),
+                    opt.get("seconds"));
+            String batchCpu = Cpu.of(gw, broker.pid()).since(cpu0, opt.get("warmup") + opt.get("seconds"));
             double gatewayEvents = batchLoad.ok * (double) batchSize / batchLoad.seconds;
             // 2. raw Kafka, same record size and producer settings
             long rawRecords = Math.max(100_000, (long) (gatewayEvents * opt.get("seconds")));
-            double rawEvents = producerPerformance(root, bootstrap, rawTopic, rawRecords, recordSize);
+            double rawEvents = producerPerformance(root, bootstrap, rawTopic, rawRecords, recordSize, opt.get("linger-ms"),
+                    compression);
             // 3. single events at concurrency 32, and 4. the no-op ceiling
             int c = opt.get("single-concurrency");
-            Load single = load(port, request(port, "/v1/feedback", event), c, opt.get("warmup"), opt.get("seconds"));
-            Load noop = load(port, request(port, "/v1/bench/noop", event), c, opt.get("warmup"), opt.get("seconds"));
+            Cpu cpu1 = Cpu.of(gw, broker.pid());
+            double[] timer0 = produceTimer(port);
+            Load single = load(port, w -> request(port, "/v1/feedback", variant(event, w)), c, opt.get("warmup"),
+                    opt.get("seconds"));
+            double[] timer1 = produceTimer(port);
+            String singleCpu = Cpu.of(gw, broker.pid()).since(cpu1, opt.get("warmup") + opt.get("seconds"));
+            Cpu cpu2 = Cpu.of(gw, broker.pid());
+            Load noop = load(port, w -> request(port, "/v1/bench/noop", variant(event, w)), c, opt.get("warmup"),
+                    opt.get("seconds"));
+            String noopCpu = Cpu.of(gw, broker.pid()).since(cpu2, opt.get("warmup") + opt.get("seconds"));
 
             System.out.println();
             System.out.println("| measurement | figure | baseline (same run) | ratio | target |");
@@ -111,7 +130,12 @@ public final class GatewayBench {
                     + "| no-op endpoint: %,.0f req/s, p50 %.2f ms, p99 %.2f ms | %.2f | ≥ 0.5, p99 ≤ 20 ms |%n", c,
                     single.rate(), single.p(50), single.p(99), single.failed, noop.rate(), noop.p(50), noop.p(99),
                     single.rate() / noop.rate());
-            System.out.printf("%nbatch request latency: p50 %.1f ms, p99 %.1f ms%n", batchLoad.p(50), batchLoad.p(99));
+            System.out.printf("%nwhere the time goes (%d cores on this machine):%n", Runtime.getRuntime().availableProcessors());
+            System.out.printf("- batch phase: %s; batch request latency p50 %.1f ms, p99 %.1f ms%n", batchCpu,
+                    batchLoad.p(50), batchLoad.p(99));
+            System.out.printf("- single phase: %s; mean send→ack inside the gateway %.2f ms of a mean request %.2f ms%n",
+                    singleCpu, (timer1[0] - timer0[0]) / (timer1[1] - timer0[1]) * 1e3, single.mean());
+            System.out.printf("- no-op phase: %s%n", noopCpu);
         } finally {
             gateway.destroy();
             gateway.waitFor(20, TimeUnit.SECONDS);
@@ -128,6 +152,11 @@ public final class GatewayBench {
                 + a + "\"},{\"response_id\":\"b\",\"text\":\"" + b + "\"}],\"chosen_response_id\":\"a\",\"strength\":2}}";
     }
 
+    /** {@code event} about a distinct prompt: feedback on different prompts spreads over partitions. */
+    private static String variant(String event, int i) {
+        return event.replace("two sentences.", "two sentences (" + i + ").");
+    }
+
     /** Size of the record the gateway writes for {@link #eventJson}: the baseline's record size. */
     private static int storedRecordSize(int textChars) {
         Timestamp now = Timestamp.newBuilder().setSeconds(System.currentTimeMillis() / 1000).setNanos(123_456_789).build();
@@ -140,7 +169,8 @@ public final class GatewayBench {
                 .build().getSerializedSize();
     }
 
-    private static Process startGateway(Path root, int port, String bootstrap, String topic) throws Exception {
+    private static Process startGateway(Path root, int port, String bootstrap, String topic, int lingerMs,
+            String compression) throws Exception {
         Path jar = root.resolve("feedback-gateway/target/quarkus-app/quarkus-run.jar");
         if (!Files.exists(jar)) {
             throw new IllegalStateException(jar + " is missing; build with ./mvnw -DskipTests package");
@@ -156,7 +186,8 @@ public final class GatewayBench {
             cmd.addAll(List.of(extra.trim().split("\\s+")));
         }
         cmd.addAll(List.of("-Dquarkus.http.port=" + port, "-Dkafka.bootstrap.servers=" + bootstrap, "-Drlhf.gateway.topic=" + topic,
-                "-Drlhf.gateway.bench.noop-enabled=true", "-Drlhf.gateway.auth.keys=bench:" + hash + ":feedback.write",
+                "-Drlhf.gateway.bench.noop-enabled=true", "-Drlhf.gateway.linger=" + lingerMs + "ms",
+                "-Drlhf.gateway.compression=" + compression, "-Drlhf.gateway.auth.keys=bench:" + hash + ":feedback.write",
                 "-Dquarkus.log.level=WARN", "-jar", jar.toString()));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         long deadline = System.currentTimeMillis() + 60_000;
@@ -189,10 +220,59 @@ public final class GatewayBench {
         return out;
     }
 
+    /** CPU seconds used so far by the processes under test (-1 when unknown), to say where the time goes. */
+    private record Cpu(double gateway, double broker, double client) {
+        static Cpu of(long gatewayPid, java.util.OptionalLong brokerPid) {
+            return new Cpu(cpuSeconds(gatewayPid), brokerPid.isPresent() ? cpuSeconds(brokerPid.getAsLong()) : -1,
+                    cpuSeconds(ProcessHandle.current().pid()));
+        }
+
+        String since(Cpu before, double seconds) {
+            return String.format("CPU cores used: gateway %.2f, broker %s, load client %.2f", (gateway - before.gateway) / seconds,
+                    broker < 0 ? "?" : String.format("%.2f", (broker - before.broker) / seconds),
+                    (client - before.client) / seconds);
+        }
+    }
+
+    /** utime + stime of a process from /proc, in seconds. */
+    private static double cpuSeconds(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0; // fields 14, 15; USER_HZ = 100
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    /** Sum and count of the gateway's send→acknowledgement timer, from /q/metrics. */
+    private static double[] produceTimer(int port) {
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            Response r = exchange(s.getOutputStream(), new BufferedInputStream(s.getInputStream()),
+                    "GET /q/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            double sum = 0;
+            double count = 0;
+            for (String line : new String(r.body, StandardCharsets.UTF_8).split("\n")) {
+                if (line.startsWith("rlhf_feedback_produce_seconds_sum")) {
+                    sum = Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+                } else if (line.startsWith("rlhf_feedback_produce_seconds_count")) {
+                    count = Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+                }
+            }
+            return new double[] {sum, count};
+        } catch (IOException | RuntimeException e) {
+            return new double[] {Double.NaN, Double.NaN};
+        }
+    }
+
     /** Results of one closed-loop load phase. */
     private record Load(long ok, long failed, double seconds, long[] latencyNanos) {
         double rate() {
             return ok / seconds;
+        }
+
+        double mean() {
+            return Arrays.stream(latencyNanos).average().orElse(Double.NaN) / 1e6;
         }
 
         double p(double percentile) {
@@ -204,9 +284,9 @@ public final class GatewayBench {
         }
     }
 
-    /** {@code concurrency} workers, each sending {@code request} back to back on its own connection. */
-    private static Load load(int port, byte[] request, int concurrency, int warmupSeconds, int seconds)
-            throws InterruptedException {
+    /** {@code concurrency} workers, each sending its request back to back on its own connection. */
+    private static Load load(int port, java.util.function.IntFunction<byte[]> requestOfWorker, int concurrency,
+            int warmupSeconds, int seconds) throws InterruptedException {
         long start = System.nanoTime();
         long measureFrom = start + TimeUnit.SECONDS.toNanos(warmupSeconds);
         long end = measureFrom + TimeUnit.SECONDS.toNanos(seconds);
@@ -216,6 +296,7 @@ public final class GatewayBench {
         List<Thread> workers = new ArrayList<>();
         for (int w = 0; w < concurrency; w++) {
             int id = w;
+            byte[] request = requestOfWorker.apply(w);
             Thread t = new Thread(() -> {
                 long[] lat = new long[1024];
                 int n = 0;
@@ -305,14 +386,14 @@ public final class GatewayBench {
     }
 
     /** Kafka's own producer benchmark with the gateway's producer settings; records/s. */
-    private static double producerPerformance(Path root, String bootstrap, String topic, long records, int recordSize)
-            throws Exception {
+    private static double producerPerformance(Path root, String bootstrap, String topic, long records, int recordSize,
+            long linger, String compression) throws Exception {
         String cp = root.resolve("kafka-broker/target/lib") + "/*";
         List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx512m",
                 "-cp", cp, "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
                 "--num-records", Long.toString(records), "--record-size", Integer.toString(recordSize),
                 "--throughput", "-1", "--producer-props", "bootstrap.servers=" + bootstrap, "acks=all",
-                "enable.idempotence=true", "linger.ms=2", "batch.size=262144", "compression.type=lz4");
+                "enable.idempotence=true", "linger.ms=" + linger, "batch.size=262144", "compression.type=" + compression);
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         if (p.waitFor() != 0) {

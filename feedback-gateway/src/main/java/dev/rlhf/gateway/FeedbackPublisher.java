@@ -2,9 +2,11 @@ package dev.rlhf.gateway;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
@@ -34,8 +36,11 @@ public class FeedbackPublisher {
 
     FeedbackPublisher(GatewayConfig config, @ConfigProperty(name = "kafka.bootstrap.servers") String bootstrap) {
         this.topic = config.topic();
-        this.producer = ReliableProducers.create(bootstrap, "feedback-gateway", config.produceTimeout(),
+        Properties props = ReliableProducers.properties(bootstrap, "feedback-gateway", config.produceTimeout(),
                 config.maxBlock());
+        props.put(ProducerConfig.LINGER_MS_CONFIG, Long.toString(config.linger().toMillis()));
+        props.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, config.compression());
+        this.producer = new KafkaProducer<>(props);
     }
 
     /**

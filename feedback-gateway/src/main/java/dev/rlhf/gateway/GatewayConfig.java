@@ -47,6 +47,18 @@ public interface GatewayConfig {
     @WithDefault("200ms")
     Duration maxBlock();
 
+    /**
+     * The producer's {@code linger.ms}: how long a record may wait for others to share its
+     * request to the broker. Each request waits for its acknowledgement, so this adds to
+     * every answer's latency; under load records batch anyway while requests are in flight.
+     */
+    @WithDefault("2ms")
+    Duration linger();
+
+    /** The producer's {@code compression.type}: none, gzip, snappy, lz4 or zstd. */
+    @WithDefault("lz4")
+    String compression();
+
     /** The {@code Retry-After} (seconds) sent with 503 when Kafka is unavailable. */
     @WithDefault("2")
     int retryAfterSeconds();

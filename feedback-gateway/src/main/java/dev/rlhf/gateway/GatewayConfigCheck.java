@@ -41,6 +41,12 @@ public class GatewayConfigCheck {
         if (c.maxBlock().isNegative() || c.maxBlock().toMillis() > 10_000) {
             p.add("rlhf.gateway.max-block must be in 0..10s, got " + c.maxBlock());
         }
+        if (c.linger().isNegative() || c.linger().toMillis() > 1000) {
+            p.add("rlhf.gateway.linger must be in 0..1s, got " + c.linger());
+        }
+        if (!List.of("none", "gzip", "snappy", "lz4", "zstd").contains(c.compression())) {
+            p.add("rlhf.gateway.compression must be none, gzip, snappy, lz4 or zstd, got '" + c.compression() + "'");
+        }
         if (c.retryAfterSeconds() < 1) {
             p.add("rlhf.gateway.retry-after-seconds must be >= 1, got " + c.retryAfterSeconds());
         }

@@ -69,6 +69,11 @@ public final class KafkaTestBroker {
         return external != null ? external : "127.0.0.1:" + port;
     }
 
+    /** The forked broker's process id, when it was started here and runs. */
+    public synchronized java.util.OptionalLong pid() {
+        return process != null && process.isAlive() ? java.util.OptionalLong.of(process.pid()) : java.util.OptionalLong.empty();
+    }
+
     /** Whether this broker was started here (and so can be stopped and restarted). */
     public boolean isOwned() {
         return external == null;
