@@ -54,7 +54,7 @@ public final class GatewayBench {
     private static final String KEY = "bench-" + UUID.randomUUID();
 
     public static void main(String[] args) throws Exception {
-        Map<String, Integer> opt = new java.util.HashMap<>(Map.of("seconds", 15, "warmup", 4, "batch-concurrency", 8,
+        Map<String, Integer> opt = new java.util.HashMap<>(Map.of("seconds", 15, "warmup", 15, "batch-concurrency", 8,
                 "single-concurrency", 32, "batch-size", 1000, "text-chars", 200,
                 // the gateway's linger.ms (rlhf.gateway.linger), given to the baseline too
                 "linger-ms", 2,
@@ -97,10 +97,9 @@ public final class GatewayBench {
             String batch = "{\"events\":[" + String.join(",", events) + "]}";
             byte[] batchRequest = request(port, "/v1/feedback/batch", batch);
             long gw = gateway.pid();
-            Cpu cpu0 = Cpu.of(gw, broker.pid());
+            java.util.function.Supplier<Cpu> cpu = () -> Cpu.of(gw, broker.pid());
             Load batchLoad = load(port, w -> batchRequest, opt.get("batch-concurrency"), opt.get("warmup"),
-                    opt.get("seconds"));
-            String batchCpu = Cpu.of(gw, broker.pid()).since(cpu0, opt.get("warmup") + opt.get("seconds"));
+                    opt.get("seconds"), cpu);
             double gatewayEvents = batchLoad.ok * (double) batchSize / batchLoad.seconds;
             // 2. raw Kafka, same record size and producer settings
             long rawRecords = Math.max(100_000, (long) (gatewayEvents * opt.get("seconds")));
@@ -108,16 +107,12 @@ public final class GatewayBench {
                     compression);
             // 3. single events at concurrency 32, and 4. the no-op ceiling
             int c = opt.get("single-concurrency");
-            Cpu cpu1 = Cpu.of(gw, broker.pid());
             double[] timer0 = produceTimer(port);
             Load single = load(port, w -> request(port, "/v1/feedback", variant(event, w)), c, opt.get("warmup"),
-                    opt.get("seconds"));
+                    opt.get("seconds"), cpu);
             double[] timer1 = produceTimer(port);
-            String singleCpu = Cpu.of(gw, broker.pid()).since(cpu1, opt.get("warmup") + opt.get("seconds"));
-            Cpu cpu2 = Cpu.of(gw, broker.pid());
             Load noop = load(port, w -> request(port, "/v1/bench/noop", variant(event, w)), c, opt.get("warmup"),
-                    opt.get("seconds"));
-            String noopCpu = Cpu.of(gw, broker.pid()).since(cpu2, opt.get("warmup") + opt.get("seconds"));
+                    opt.get("seconds"), cpu);
 
             System.out.println();
             System.out.println("| measurement | figure | baseline (same run) | ratio | target |");
@@ -131,11 +126,12 @@ public final class GatewayBench {
                     single.rate(), single.p(50), single.p(99), single.failed, noop.rate(), noop.p(50), noop.p(99),
                     single.rate() / noop.rate());
             System.out.printf("%nwhere the time goes (%d cores on this machine):%n", Runtime.getRuntime().availableProcessors());
-            System.out.printf("- batch phase: %s; batch request latency p50 %.1f ms, p99 %.1f ms%n", batchCpu,
+            System.out.printf("- batch phase: %s; batch request latency p50 %.1f ms, p99 %.1f ms%n", batchLoad.cpu,
                     batchLoad.p(50), batchLoad.p(99));
-            System.out.printf("- single phase: %s; mean send→ack inside the gateway %.2f ms of a mean request %.2f ms%n",
-                    singleCpu, (timer1[0] - timer0[0]) / (timer1[1] - timer0[1]) * 1e3, single.mean());
-            System.out.printf("- no-op phase: %s%n", noopCpu);
+            System.out.printf("- single phase: %s; mean send→ack inside the gateway %.2f ms of a mean request %.2f ms"
+                    + " (send→ack includes the warmup)%n", single.cpu, (timer1[0] - timer0[0]) / (timer1[1] - timer0[1]) * 1e3,
+                    single.mean());
+            System.out.printf("- no-op phase: %s%n", noop.cpu);
         } finally {
             gateway.destroy();
             gateway.waitFor(20, TimeUnit.SECONDS);
@@ -266,7 +262,7 @@ public final class GatewayBench {
     }
 
     /** Results of one closed-loop load phase. */
-    private record Load(long ok, long failed, double seconds, long[] latencyNanos) {
+    private record Load(long ok, long failed, double seconds, long[] latencyNanos, String cpu) {
         double rate() {
             return ok / seconds;
         }
@@ -286,7 +282,7 @@ public final class GatewayBench {
 
     /** {@code concurrency} workers, each sending its request back to back on its own connection. */
     private static Load load(int port, java.util.function.IntFunction<byte[]> requestOfWorker, int concurrency,
-            int warmupSeconds, int seconds) throws InterruptedException {
+            int warmupSeconds, int seconds, java.util.function.Supplier<Cpu> cpu) throws InterruptedException {
         long start = System.nanoTime();
         long measureFrom = start + TimeUnit.SECONDS.toNanos(warmupSeconds);
         long end = measureFrom + TimeUnit.SECONDS.toNanos(seconds);
@@ -331,11 +327,15 @@ public final class GatewayBench {
             workers.add(t);
             t.start();
         }
+        // CPU of the measured window only (after the warmup: the JIT needs ~15 s on 2 cores)
+        Thread.sleep(Math.max(0, (measureFrom - System.nanoTime()) / 1_000_000));
+        Cpu atStart = cpu.get();
         for (Thread t : workers) {
             t.join();
         }
+        String cpuUse = cpu.get().since(atStart, seconds);
         long[] all = Arrays.stream(latencies).flatMapToLong(Arrays::stream).sorted().toArray();
-        return new Load(Arrays.stream(ok).sum(), Arrays.stream(failed).sum(), seconds, all);
+        return new Load(Arrays.stream(ok).sum(), Arrays.stream(failed).sum(), seconds, all, cpuUse);
     }
 
     private record Response(int status, byte[] body) {
