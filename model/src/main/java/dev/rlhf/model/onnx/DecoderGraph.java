@@ -1,0 +1,233 @@
+package dev.rlhf.model.onnx;
+
+import static dev.rlhf.model.onnx.GraphBuilder.intAttr;
+import static dev.rlhf.model.onnx.GraphBuilder.intsAttr;
+
+import java.util.List;
+import java.util.Map;
+
+import dev.rlhf.model.LlamaWeights;
+import dev.rlhf.model.ModelConfig;
+import dev.rlhf.model.Rotary;
+import dev.rlhf.model.Tensor;
+import dev.rlhf.model.onnx.GraphBuilder.Dim;
+import dev.rlhf.model.onnx.Onnx.GraphProto;
+import dev.rlhf.model.onnx.Onnx.TensorProto.DataType;
+
+/**
+ * The Llama decoder as an ONNX graph (opset 17), the serving twin of the training decoder.
+ *
+ * <p>Causal-LM variant, Optimum-style I/O:
+ * <pre>
+ * input_ids                 [B, T]            int64
+ * attention_mask            [B, P+T]          int64, 1 = real token, 0 = padding (left)
+ * position_ids              [B, T]            int64
+ * past_key_values.N.key     [B, KV, P, hd]    float (P = 0 on the first call)
+ * past_key_values.N.value   [B, KV, P, hd]
+ * → logits                  [B, T, V]
+ * → present.N.key / .value  [B, KV, P+T, hd]
+ * </pre>
+ * Scalar-head variant (reward and value models, no cache): input_ids, attention_mask,
+ * position_ids → {@code values} [B, T] (the head at every position) and {@code scores} [B]
+ * (the head at the last non-pad position).
+ *
+ * <p>Per layer (Touvron et al. 2023, "LLaMA"): x += o(attn(rope(q(n1(x))), rope(k(n1(x))),
+ * v(n1(x)))); x += down(silu(gate(n2(x))) * up(n2(x))), with RMSNorm n1, n2 and grouped-query
+ * attention (each group of H/KV query heads shares one key/value head). Projection weights
+ * are stored transposed ({@code <hf name>.T}, [in, out]) so that MatMul needs no Transpose.
+ */
+public final class DecoderGraph {
+
+    /** Which head the decoder carries. */
+    public enum Head {
+        /** Next-token logits and a KV cache (policy, reference). */
+        CAUSAL_LM,
+        /** One scalar per position from {@code score.weight} [1, D] (reward, value). */
+        SCALAR
+    }
+
+    private static final float MASKED = -1e9f;
+
+    private final ModelConfig c;
+    private final Map<String, Tensor> w;
+    private final Head head;
+    private final GraphBuilder g;
+
+    private DecoderGraph(ModelConfig config, Map<String, Tensor> weights, Head head, GraphBuilder.WeightSink sink) {
+        this.c = config;
+        this.w = weights;
+        this.head = head;
+        this.g = new GraphBuilder("llama_decoder", sink);
+    }
+
+    /**
+     * The graph for {@code config} with {@code weights} (HF names; checked by
+     * {@link LlamaWeights#check}, plus {@code score.weight} for {@link Head#SCALAR}).
+     */
+    static GraphProto build(ModelConfig config, Map<String, Tensor> weights, Head head, GraphBuilder.WeightSink sink) {
+        return new DecoderGraph(config, weights, head, sink).build();
+    }
+
+    private GraphProto build() {
+        Dim b = Dim.sym("batch");
+        Dim t = Dim.sym("sequence");
+        Dim s = Dim.sym(head == Head.CAUSAL_LM ? "total_sequence" : "sequence");
+        g.input("input_ids", DataType.INT64, b, t);
+        g.input("attention_mask", DataType.INT64, b, s);
+        g.input("position_ids", DataType.INT64, b, t);
+
+        // 1. embeddings, rotary tables, the additive attention mask
+        String x = g.op("Gather", "embed", weight("model.embed_tokens.weight", false), "input_ids");
+        float[][] tables = Rotary.tables(c);
+        long[] tableShape = {c.maxPositionEmbeddings(), c.headDim()};
+        String cos = unsqueeze(g.op("Gather", "cos", g.floats("rotary.cos", tableShape, tables[0]), "position_ids"), 1);
+        String sin = unsqueeze(g.op("Gather", "sin", g.floats("rotary.sin", tableShape, tables[1]), "position_ids"), 1);
+        String mask = attentionMask(); // [B, 1, 1, T, S]
+
+        // 2. the layers
+        for (int i = 0; i < c.numHiddenLayers(); i++) {
+            x = layer(i, x, cos, sin, mask);
+        }
+        // 3. final norm and head
+        x = rmsNorm(x, "model.norm.weight");
+        if (head == Head.CAUSAL_LM) {
+            String lmHead = c.tieWordEmbeddings()
+                    ? g.op("Transpose", "lm_head", List.of(intsAttr("perm", 1, 0)), "model.embed_tokens.weight")
+                    : weight("lm_head.weight", true);
+            g.opNamed("MatMul", "logits", List.of(), x, lmHead);
+            g.output("logits", DataType.FLOAT, b, t, Dim.of(c.vocabSize()));
+        } else {
+            scalarHead(x);
+            g.output("values", DataType.FLOAT, b, t);
+            g.output("scores", DataType.FLOAT, b);
+        }
+        return g.proto().build();
+    }
+
+    private String layer(int i, String x, String cos, String sin, String mask) {
+        String p = "model.layers." + i + ".";
+        int hd = c.headDim();
+        int heads = c.numAttentionHeads();
+        int kv = c.numKeyValueHeads();
+        // 1. attention block: q, k, v projections, heads split off: [B, T, n·hd] → [B, n, T, hd]
+        String h = rmsNorm(x, p + "input_layernorm.weight");
+        String q = rope(splitHeads(g.op("MatMul", "q", h, weight(p + "self_attn.q_proj.weight", true)), heads), cos, sin);
+        String k = rope(splitHeads(g.op("MatMul", "k", h, weight(p + "self_attn.k_proj.weight", true)), kv), cos, sin);
+        String v = splitHeads(g.op("MatMul", "v", h, weight(p + "self_attn.v_proj.weight", true)), kv);
+        // 2. the cache: present = past ++ new, along the sequence axis
+        if (head == Head.CAUSAL_LM) {
+            Dim b = Dim.sym("batch");
+            Dim past = Dim.sym("past_sequence");
+            Dim total = Dim.sym("total_sequence");
+            for (String kind : List.of("key", "value")) {
+                g.input("past_key_values." + i + "." + kind, DataType.FLOAT, b, Dim.of(kv), past, Dim.of(hd));
+                g.output("present." + i + "." + kind, DataType.FLOAT, b, Dim.of(kv), total, Dim.of(hd));
+            }
+            g.opNamed("Concat", "present." + i + ".key", List.of(intAttr("axis", 2)), "past_key_values." + i + ".key", k);
+            g.opNamed("Concat", "present." + i + ".value", List.of(intAttr("axis", 2)), "past_key_values." + i + ".value",
+                    v);
+            k = "present." + i + ".key";
+            v = "present." + i + ".value";
+        }
+        // 3. grouped-query attention: q [B, KV, H/KV, T, hd] against k, v [B, KV, 1, S, hd]
+        String q5 = g.op("Reshape", "q5", q, g.int64s("shape", 0, kv, heads / kv, -1, hd));
+        String k5 = unsqueeze(k, 2);
+        String v5 = unsqueeze(v, 2);
+        String kT = g.op("Transpose", "kT", List.of(intsAttr("perm", 0, 1, 2, 4, 3)), k5);
+        String scores = g.op("Mul", "scores", g.op("MatMul", "qk", q5, kT),
+                g.floatScalar("scale", (float) (1.0 / Math.sqrt(hd))));
+        String probs = g.op("Softmax", "probs", List.of(intAttr("axis", -1)), g.op("Add", "masked", scores, mask));
+        String ctx = g.op("MatMul", "ctx", probs, v5); // [B, KV, H/KV, T, hd]
+        String ctx4 = g.op("Reshape", "ctx4", ctx, g.int64s("shape", 0, heads, -1, hd));
+        String merged = g.op("Reshape", "merged", g.op("Transpose", "ctxT", List.of(intsAttr("perm", 0, 2, 1, 3)), ctx4),
+                g.int64s("shape", 0, 0, -1));
+        x = g.op("Add", "resid", x, g.op("MatMul", "o", merged, weight(p + "self_attn.o_proj.weight", true)));
+        // 4. SwiGLU feed-forward block
+        String h2 = rmsNorm(x, p + "post_attention_layernorm.weight");
+        String gate = g.op("MatMul", "gate", h2, weight(p + "mlp.gate_proj.weight", true));
+        String up = g.op("MatMul", "up", h2, weight(p + "mlp.up_proj.weight", true));
+        String act = g.op("Mul", "swiglu", g.op("Mul", "silu", gate, g.op("Sigmoid", "sig", gate)), up);
+        return g.op("Add", "resid", x, g.op("MatMul", "down", act, weight(p + "mlp.down_proj.weight", true)));
+    }
+
+    /** [B, T, n·hd] → [B, n, T, hd]. */
+    private String splitHeads(String x, int n) {
+        String r = g.op("Reshape", "heads", x, g.int64s("shape", 0, 0, n, c.headDim()));
+        return g.op("Transpose", "headsT", List.of(intsAttr("perm", 0, 2, 1, 3)), r);
+    }
+
+    /** Rotary position embedding, HF's rotate_half form: x·cos + [−x₂, x₁]·sin. */
+    private String rope(String x, String cos, String sin) {
+        List<String> halves = g.opMulti("Split", "half", 2, List.of(intAttr("axis", -1)), x);
+        String rotated = g.op("Concat", "rot", List.of(intAttr("axis", -1)), g.op("Neg", "neg", halves.get(1)),
+                halves.get(0));
+        return g.op("Add", "rope", g.op("Mul", "xcos", x, cos), g.op("Mul", "rsin", rotated, sin));
+    }
+
+    /** RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + eps) · w. */
+    private String rmsNorm(String x, String weightName) {
+        String ms = g.op("ReduceMean", "ms", List.of(intsAttr("axes", -1), intAttr("keepdims", 1)),
+                g.op("Mul", "sq", x, x));
+        String rms = g.op("Sqrt", "rms", g.op("Add", "mseps", ms, g.floatScalar("eps", (float) c.rmsNormEps())));
+        return g.op("Mul", "normed", g.op("Div", "xn", x, rms), weight(weightName, false));
+    }
+
+    /**
+     * Additive mask [B, 1, 1, T, S]: 0 where query t (cache index S−T+t) may attend key j
+     * (j ≤ S−T+t and attention_mask[b, j] = 1), −1e9 elsewhere.
+     */
+    private String attentionMask() {
+        String s = g.op("Shape", "S", List.of(intAttr("start", 1), intAttr("end", 2)), "attention_mask");
+        String t = g.op("Shape", "T", List.of(intAttr("start", 1), intAttr("end", 2)), "input_ids");
+        String axes0 = g.int64s("axes", 0);
+        String sScalar = g.op("Squeeze", "s", s, axes0);
+        String tScalar = g.op("Squeeze", "t", t, axes0);
+        String zero = g.int64Scalar("zero", 0);
+        String one = g.int64Scalar("one", 1);
+        String keys = g.op("Range", "keys", zero, sScalar, one); // [S]
+        String queries = g.op("Range", "queries", g.op("Sub", "past", sScalar, tScalar), sScalar, one); // [T]
+        String causal = g.op("LessOrEqual", "causal", unsqueeze(keys, 0), unsqueeze(queries, 1)); // [T, S]
+        String pad = g.op("Cast", "pad", List.of(intAttr("to", DataType.BOOL_VALUE)), "attention_mask"); // [B, S]
+        String pad4 = g.op("Unsqueeze", "pad4", pad, g.int64s("axes", 1, 2)); // [B, 1, 1, S]
+        String allowed = g.op("And", "allowed", causal, pad4); // [B, 1, T, S]
+        String additive = g.op("Where", "mask", allowed, g.floatScalar("open", 0f), g.floatScalar("closed", MASKED));
+        return unsqueeze(additive, 1);
+    }
+
+    /** values [B, T] = x·score; scores [B] = values at the last position whose mask is 1. */
+    private void scalarHead(String x) {
+        String values3 = g.op("MatMul", "value", x, weight("score.weight", true)); // [B, T, 1]
+        g.opNamed("Squeeze", "values", List.of(), values3, g.int64s("axes", -1));
+        String s = g.op("Squeeze", "s", g.op("Shape", "S", List.of(intAttr("start", 1), intAttr("end", 2)), "attention_mask"),
+                g.int64s("axes", 0));
+        String positions = g.op("Range", "pos", g.int64Scalar("zero", 0), s, g.int64Scalar("one", 1));
+        String last = g.op("ReduceMax", "last", List.of(intsAttr("axes", 1), intAttr("keepdims", 1)),
+                g.op("Mul", "realpos", "attention_mask", positions)); // [B, 1]
+        String picked = g.op("GatherElements", "picked", List.of(intAttr("axis", 1)), "values", last);
+        g.opNamed("Squeeze", "scores", List.of(), picked, g.int64s("axes", 1));
+    }
+
+    private String unsqueeze(String x, long axis) {
+        return g.op("Unsqueeze", "unsq", x, g.int64s("axes", axis));
+    }
+
+    /** Adds a weight as an initializer, transposed to [in, out] for projections. */
+    private String weight(String name, boolean transposed) {
+        Tensor t = w.get(name);
+        if (t == null) {
+            throw new IllegalArgumentException("the weights lack " + name);
+        }
+        if (!transposed) {
+            return g.floats(name, t.shape(), t.data());
+        }
+        int rows = (int) t.shape()[0];
+        int cols = (int) t.shape()[1];
+        float[] tr = new float[t.data().length];
+        for (int r = 0; r < rows; r++) {
+            for (int col = 0; col < cols; col++) {
+                tr[col * rows + r] = t.data()[r * cols + col];
+            }
+        }
+        return g.floats(name + ".T", new long[] {cols, rows}, tr);
+    }
+}

@@ -1,0 +1,119 @@
+package dev.rlhf.model.onnx;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Map;
+
+import dev.rlhf.model.LlamaWeights;
+import dev.rlhf.model.ModelConfig;
+import dev.rlhf.model.Tensor;
+import dev.rlhf.model.onnx.Onnx.ModelProto;
+import dev.rlhf.model.onnx.Onnx.OperatorSetIdProto;
+import dev.rlhf.model.onnx.Onnx.StringStringEntryProto;
+import dev.rlhf.model.onnx.Onnx.TensorProto;
+
+/**
+ * Writes a Llama decoder ({@link DecoderGraph}) as an ONNX model file: opset 17, IR 8.
+ * Weights are inline unless they exceed {@link #INLINE_LIMIT_BYTES} (protobuf's 2 GB cap) or
+ * external data is asked for; then they go to {@code <file>.data} next to the model and the
+ * graph refers to them by offset (ONNX external data), which ONNX Runtime reads directly.
+ */
+public final class OnnxExport {
+
+    /** Above this many weight bytes the weights are written as external data. */
+    public static final long INLINE_LIMIT_BYTES = 1_800_000_000L;
+    public static final int OPSET = 17;
+    public static final int IR_VERSION = 8;
+
+    private OnnxExport() {
+    }
+
+    /**
+     * Writes {@code file} (and {@code file + ".data"} when external).
+     *
+     * @param weights HF-named weights, checked against {@code config} first; for
+     *                {@link DecoderGraph.Head#SCALAR} also {@code score.weight} [1, D]
+     * @param external force external data (otherwise chosen by size)
+     * @return whether the weights were written as external data
+     */
+    public static boolean write(ModelConfig config, Map<String, Tensor> weights, DecoderGraph.Head head, Path file,
+            boolean external) {
+        // 1. the weights must be exactly the architecture's
+        LlamaWeights.check(config, head == DecoderGraph.Head.SCALAR ? withoutScore(weights) : weights);
+        if (head == DecoderGraph.Head.SCALAR) {
+            Tensor score = weights.get("score.weight");
+            if (score == null || score.shape().length != 2 || score.shape()[0] != 1
+                    || score.shape()[1] != config.hiddenSize()) {
+                throw new IllegalArgumentException("a scalar-head model needs score.weight of shape [1, "
+                        + config.hiddenSize() + "]");
+            }
+        }
+        long bytes = weights.values().stream().mapToLong(t -> 4L * t.data().length).sum();
+        boolean useExternal = external || bytes > INLINE_LIMIT_BYTES;
+        Path dataFile = file.resolveSibling(file.getFileName() + ".data");
+        try {
+            Files.deleteIfExists(dataFile);
+            // 2. the graph, with weights inline or appended to the data file
+            Onnx.GraphProto graph;
+            if (useExternal) {
+                try (FileChannel data = FileChannel.open(dataFile, StandardOpenOption.CREATE_NEW,
+                        StandardOpenOption.WRITE)) {
+                    graph = DecoderGraph.build(config, weights, head, externalSink(data, dataFile.getFileName().toString()));
+                    data.force(true);
+                }
+            } else {
+                graph = DecoderGraph.build(config, weights, head, GraphBuilder.INLINE);
+            }
+            // 3. the model around it
+            ModelProto model = ModelProto.newBuilder()
+                    .setIrVersion(IR_VERSION)
+                    .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
+                    .setProducerName("dev.rlhf.model")
+                    .setProducerVersion("1")
+                    .setGraph(graph)
+                    .addMetadataProps(StringStringEntryProto.newBuilder().setKey("head").setValue(head.name()))
+                    .addMetadataProps(StringStringEntryProto.newBuilder().setKey("config").setValue(config.toJson()))
+                    .build();
+            try (OutputStream out = Files.newOutputStream(file)) {
+                model.writeTo(out);
+            }
+            return useExternal;
+        } catch (IOException e) {
+            throw new UncheckedIOException("writing the ONNX model " + file + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    private static Map<String, Tensor> withoutScore(Map<String, Tensor> weights) {
+        Map<String, Tensor> copy = new java.util.LinkedHashMap<>(weights);
+        copy.remove("score.weight");
+        return copy;
+    }
+
+    private static GraphBuilder.WeightSink externalSink(FileChannel data, String location) {
+        return (TensorProto.Builder t, ByteBuffer bytes) -> {
+            try {
+                long offset = data.position();
+                bytes.rewind();
+                while (bytes.hasRemaining()) {
+                    data.write(bytes);
+                }
+                t.setDataLocation(TensorProto.DataLocation.EXTERNAL)
+                        .addExternalData(entry("location", location))
+                        .addExternalData(entry("offset", Long.toString(offset)))
+                        .addExternalData(entry("length", Long.toString(data.position() - offset)));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        };
+    }
+
+    private static StringStringEntryProto entry(String key, String value) {
+        return StringStringEntryProto.newBuilder().setKey(key).setValue(value).build();
+    }
+}
