@@ -6,7 +6,6 @@ import java.util.List;
 import java.util.Map;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -168,9 +167,8 @@ public final class LlamaModel implements AutoCloseable {
         NDArray causal = idx.reshape(1, t).lte(idx.reshape(t, 1)); // [T, T]: key j ≤ query i
         NDArray keys = mask.reshape(b, 1, t).eq(1); // [B, 1, T]
         NDArray allowed = causal.expandDims(0).logicalAnd(keys); // [B, T, T]
-        NDArray open = m.zeros(new Shape(1), DataType.FLOAT32);
-        NDArray closed = m.full(new Shape(1), MASKED, DataType.FLOAT32);
-        return NDArrays.where(allowed, open, closed).reshape(b, 1, 1, t, t);
+        // 1 → 0, 0 → −1e9
+        return allowed.toType(DataType.FLOAT32, false).sub(1f).mul(-MASKED).reshape(b, 1, 1, t, t);
     }
 
     private NDArray p(String name) {
