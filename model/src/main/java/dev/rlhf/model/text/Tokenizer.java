@@ -1,5 +1,6 @@
 package dev.rlhf.model.text;
 
+import ai.djl.engine.EngineException;
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -57,6 +58,7 @@ public final class Tokenizer implements AutoCloseable {
      * @throws IllegalArgumentException naming the path if the file is missing, a folder,
      *                                  unreadable, not JSON, has no {@code model.vocab}, or the
      *                                  tokenizers library refuses it
+     * @throws IllegalStateException    if DJL's native tokenizers library cannot be loaded
      */
     public static Tokenizer load(Path tokenizerJson) {
         Objects.requireNonNull(tokenizerJson, "tokenizerJson");
@@ -85,6 +87,9 @@ public final class Tokenizer implements AutoCloseable {
                     "addSpecialTokens", "false",
                     "truncation", "false",
                     "padding", "false"));
+        } catch (EngineException e) { // the native library, not the file, is the problem
+            throw new IllegalStateException("the Hugging Face tokenizers native library of DJL cannot be loaded ("
+                    + e.getMessage() + "); it ships in ai.djl.huggingface:tokenizers for linux/osx/win", e);
         } catch (IOException | RuntimeException e) {
             throw new IllegalArgumentException("tokenizer file " + path + " is not a valid Hugging Face"
                     + " tokenizer.json (" + e.getMessage() + "); regenerate it or use the model's own", e);

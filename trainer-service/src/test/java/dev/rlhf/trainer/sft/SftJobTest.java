@@ -80,6 +80,48 @@ class SftJobTest {
             assertTrue(greet2.startsWith("Hello, ") && greet2.endsWith("Nice to meet you."), greet2);
             assertTrue(hat.endsWith("hat is green."), hat);
             assertEquals(OrtDecoder.Finish.STOP, out.get(0).finish(), "answers end with </s>");
+
+            // trained weights: the training decoder and the served graph still agree to 1e-4
+            long[][] seq = {toLong(ids.get(2))};
+            long[][] mask = {ones(seq[0].length)};
+            long[][] pos = {range(seq[0].length)};
+            float[] served;
+            try (OrtDecoder.Forward f = d.forward(seq, mask, pos, null)) {
+                served = f.logits();
+            }
+            java.util.Map<String, dev.rlhf.model.Tensor> byName = new java.util.LinkedHashMap<>();
+            r.weights().forEach(w -> byName.put(w.name(), w));
+            try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager();
+                    dev.rlhf.trainer.engine.LlamaModel trained = dev.rlhf.trainer.engine.LlamaModel.of(stored, byName, m)) {
+                float[] training = trained.forward(m.create(seq), m.create(mask), m.create(pos)).toFloatArray();
+                double worst = 0;
+                for (int i = 0; i < served.length; i++) {
+                    worst = Math.max(worst, Math.abs(served[i] - training[i]));
+                }
+                assertTrue(worst <= 1e-4, "trained weights: DJL vs ONNX Runtime max abs diff " + worst);
+            }
         }
+    }
+
+    private static long[] toLong(int[] a) {
+        long[] out = new long[a.length];
+        for (int i = 0; i < a.length; i++) {
+            out[i] = a[i];
+        }
+        return out;
+    }
+
+    private static long[] ones(int n) {
+        long[] out = new long[n];
+        java.util.Arrays.fill(out, 1);
+        return out;
+    }
+
+    private static long[] range(int n) {
+        long[] out = new long[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = i;
+        }
+        return out;
     }
 }
