@@ -1,41 +1,111 @@
 package dev.rlhf.trainer;
 
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
 import dev.rlhf.proto.v1.GetJobRequest;
 import dev.rlhf.proto.v1.Job;
 import dev.rlhf.proto.v1.JobEvent;
+import dev.rlhf.proto.v1.JobKind;
 import dev.rlhf.proto.v1.SubmitJobRequest;
 import dev.rlhf.proto.v1.TrainerServiceGrpc;
 import dev.rlhf.proto.v1.WatchJobRequest;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 
 /**
- * TrainerService of trainer-service. The service starts, reports health and metrics, and answers every
- * RPC with UNIMPLEMENTED until its work is built (issue 3 (SFT), 5 (reward model) and 6 (PPO)): nothing pretends to work.
+ * TrainerService: SFT jobs run ({@link SftJobRunner}); the other kinds answer UNIMPLEMENTED
+ * naming the issue that builds them. {@code WatchJob} replays a job's events after the
+ * given sequence and follows it until it ends (a live tail: clients set a deadline).
  */
 @GrpcService
 public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBase {
 
+    private final JobRegistry registry;
+    private final SftJobRunner sft;
+
+    TrainerGrpcService(JobRegistry registry, SftJobRunner sft) {
+        this.registry = registry;
+        this.sft = sft;
+    }
+
     @Override
     public void submitJob(SubmitJobRequest request, StreamObserver<Job> out) {
-        out.onError(notBuilt("SubmitJob"));
+        if (request.getKind() != JobKind.JOB_KIND_SFT) {
+            out.onError((request.getKind() == JobKind.JOB_KIND_UNSPECIFIED ? Status.INVALID_ARGUMENT
+                    .withDescription("kind is required (JOB_KIND_SFT, ...)")
+                    : Status.UNIMPLEMENTED.withDescription(request.getKind() + " jobs are not built yet: reward models"
+                            + " arrive with issue 5, PPO and best-of-N with issue 6")).asRuntimeException());
+            return;
+        }
+        if (!request.hasSft()) {
+            out.onError(Status.INVALID_ARGUMENT.withDescription("sft: a JOB_KIND_SFT job needs the sft config")
+                    .asRuntimeException());
+            return;
+        }
+        if (request.getResumeFromCheckpoint()) {
+            out.onError(Status.UNIMPLEMENTED.withDescription("resume_from_checkpoint is not built yet for SFT")
+                    .asRuntimeException());
+            return;
+        }
+        JobRegistry.Submitted submitted = registry.create(request);
+        Job job = submitted.job();
+        if (submitted.created()) {
+            try {
+                sft.submit(job, request.getSft());
+            } catch (IllegalArgumentException e) {
+                registry.update(job.getJobId(), b -> b.setState(dev.rlhf.proto.v1.JobState.JOB_STATE_FAILED)
+                        .setError(e.getMessage()), "rejected", e.getMessage(), java.util.Map.of());
+                out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+                return;
+            }
+        }
+        out.onNext(registry.get(job.getJobId()).orElseThrow());
+        out.onCompleted();
     }
 
     @Override
     public void getJob(GetJobRequest request, StreamObserver<Job> out) {
-        out.onError(notBuilt("GetJob"));
+        registry.get(request.getJobId()).ifPresentOrElse(job -> {
+            out.onNext(job);
+            out.onCompleted();
+        }, () -> out.onError(notFound(request.getJobId())));
     }
 
     @Override
     public void watchJob(WatchJobRequest request, StreamObserver<JobEvent> out) {
-        out.onError(notBuilt("WatchJob"));
+        if (registry.get(request.getJobId()).isEmpty()) {
+            out.onError(notFound(request.getJobId()));
+            return;
+        }
+        ServerCallStreamObserver<JobEvent> call = (ServerCallStreamObserver<JobEvent>) out;
+        AtomicReference<Runnable> unwatch = new AtomicReference<>(() -> { });
+        AtomicBoolean done = new AtomicBoolean();
+        call.setOnCancelHandler(() -> {
+            done.set(true);
+            unwatch.get().run();
+        });
+        unwatch.set(registry.watch(request.getJobId(), request.getAfterSequence(), event -> {
+            synchronized (done) {
+                if (done.get() || call.isCancelled()) {
+                    return;
+                }
+                call.onNext(event);
+                if (JobRegistry.terminal(event.getState())) {
+                    done.set(true);
+                    call.onCompleted();
+                    unwatch.get().run();
+                }
+            }
+        }));
+        if (done.get()) {
+            unwatch.get().run();
+        }
     }
 
-    private static StatusRuntimeException notBuilt(String rpc) {
-        return Status.UNIMPLEMENTED
-                .withDescription("TrainerService." + rpc + " is not implemented yet in trainer-service; it arrives with issue 3 (SFT), 5 (reward model) and 6 (PPO)")
-                .asRuntimeException();
+    private static RuntimeException notFound(String id) {
+        return Status.NOT_FOUND.withDescription("no job " + id + " on this trainer").asRuntimeException();
     }
 }

@@ -1,39 +1,125 @@
 package dev.rlhf.trainer;
 
 import static io.restassured.RestAssured.given;
-import static org.hamcrest.Matchers.containsString;
-import static org.hamcrest.Matchers.equalTo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
 import org.junit.jupiter.api.Test;
 
+import dev.rlhf.model.ModelKind;
+import dev.rlhf.model.ModelStore;
+import dev.rlhf.model.StoredVersion;
+import dev.rlhf.proto.v1.DataSource;
+import dev.rlhf.proto.v1.GetJobRequest;
+import dev.rlhf.proto.v1.Job;
+import dev.rlhf.proto.v1.JobEvent;
+import dev.rlhf.proto.v1.JobKind;
+import dev.rlhf.proto.v1.JobState;
+import dev.rlhf.proto.v1.ModelRef;
+import dev.rlhf.proto.v1.OptimizerConfig;
+import dev.rlhf.proto.v1.SftConfig;
 import dev.rlhf.proto.v1.SubmitJobRequest;
 import dev.rlhf.proto.v1.TrainerServiceGrpc;
+import dev.rlhf.proto.v1.WatchJobRequest;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.quarkus.grpc.GrpcClient;
 import io.quarkus.test.junit.QuarkusTest;
 
-/** The not-yet-built service is honest: healthy, and UNIMPLEMENTED over a real gRPC channel. */
+/** TrainerService over a real gRPC channel: an SFT job runs, streams progress, and lands in the model store. */
 @QuarkusTest
 class TrainerGrpcServiceTest {
 
     @GrpcClient("trainer")
     TrainerServiceGrpc.TrainerServiceBlockingStub stub;
 
+    private static Path demonstrations() throws Exception {
+        Path file = Files.createTempFile("sft", ".jsonl");
+        List<String> lines = new ArrayList<>();
+        for (String name : List.of("Anna", "Ben", "Carla", "Dev", "Emil", "Fatima", "Goran", "Hana", "Ivo", "Jana")) {
+            lines.add("{\"prompt\":\"Greet " + name + ".\",\"response\":\"Hello, " + name + "! Nice to meet you.\"}");
+            lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"Say bye to " + name + ".\"},"
+                    + "{\"role\":\"assistant\",\"content\":\"Goodbye, " + name + ".\"}]}");
+        }
+        Files.write(file, lines);
+        return file;
+    }
+
     @Test
-    void rpcsAnswerUnimplementedWithAReason() {
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(SubmitJobRequest.getDefaultInstance()));
+    void sftJobRunsStreamsProgressAndStoresPolicyAndReference() throws Exception {
+        SubmitJobRequest request = SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_SFT).setJobName("sft-test")
+                .setClientRequestId("sft-test-1")
+                .setSft(SftConfig.newBuilder().setData(DataSource.newBuilder().setPath(demonstrations().toString()))
+                        .setEpochs(3).setBatchSize(8).setValidationFraction(0.1).setSeed(3)
+                        .setOptimizer(OptimizerConfig.newBuilder().setLearningRate(3e-3).setWarmupSteps(2)))
+                .build();
+        Job job = stub.submitJob(request);
+        assertEquals(job.getJobId(), stub.submitJob(request).getJobId(), "a retry with the same client_request_id");
+
+        List<JobEvent> events = new ArrayList<>();
+        Iterator<JobEvent> it = stub.withDeadlineAfter(180, TimeUnit.SECONDS)
+                .watchJob(WatchJobRequest.newBuilder().setJobId(job.getJobId()).build());
+        it.forEachRemaining(events::add);
+        JobEvent last = events.get(events.size() - 1);
+        assertEquals(JobState.JOB_STATE_SUCCEEDED, last.getState(), last.getJob().getError());
+        assertTrue(events.stream().anyMatch(e -> e.getStage().equals("train") && e.getMetricsMap().containsKey("loss")));
+        for (int i = 1; i < events.size(); i++) {
+            assertEquals(events.get(i - 1).getSequence() + 1, events.get(i).getSequence(), "events in order, none lost");
+        }
+        Job done = stub.getJob(GetJobRequest.newBuilder().setJobId(job.getJobId()).build());
+        List<String> produced = done.getProducedModelsList().stream().map(ModelRef::getName).toList();
+        assertEquals(List.of("policy", "reference"), produced);
+        assertTrue(done.getProgress().getStep() == done.getProgress().getTotalSteps() && done.getProgress().getStep() > 0);
+
+        ModelStore store = new ModelStore(Path.of("target/test-model-store"));
+        StoredVersion policy = store.load("policy", done.getProducedModels(0).getVersion());
+        assertEquals(ModelKind.POLICY, policy.kind());
+        assertTrue(policy.metrics().get("sft.validation_loss_after") < policy.metrics().get("sft.validation_loss_before"));
+
+        // a replay from a sequence number gets only the later events
+        List<JobEvent> tail = new ArrayList<>();
+        stub.withDeadlineAfter(10, TimeUnit.SECONDS).watchJob(WatchJobRequest.newBuilder().setJobId(job.getJobId())
+                .setAfterSequence(last.getSequence() - 2).build()).forEachRemaining(tail::add);
+        assertEquals(2, tail.size());
+
+        String metrics = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        assertTrue(metrics.contains("rlhf_trainer_step{kind=\"sft\"}"), metrics);
+    }
+
+    @Test
+    void badRequestsAreRefusedNamingTheField() {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(
+                SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_SFT).setSft(SftConfig.getDefaultInstance()).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().startsWith("sft.data.path"), e.getStatus().getDescription());
+
+        e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(SubmitJobRequest.newBuilder()
+                .setKind(JobKind.JOB_KIND_SFT).setSft(SftConfig.newBuilder()
+                        .setData(DataSource.newBuilder().setPath("/no/such/file.jsonl"))).build()));
+        assertTrue(e.getStatus().getDescription().contains("no such file"), e.getStatus().getDescription());
+
+        e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(
+                SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_PPO).build()));
         assertEquals(Status.Code.UNIMPLEMENTED, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().contains("SubmitJob"), e.getStatus().getDescription());
+
+        e = assertThrows(StatusRuntimeException.class,
+                () -> stub.getJob(GetJobRequest.newBuilder().setJobId("nope").build()));
+        assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
+        assertFalse(e.getStatus().getDescription().isEmpty());
     }
 
     @Test
     void healthAndMetricsAreServed() {
-        given().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
+        given().get("/q/health/ready").then().statusCode(200);
         given().get("/q/health/live").then().statusCode(200);
-        given().get("/q/metrics").then().statusCode(200).body(containsString("jvm_memory_used_bytes"));
     }
 }

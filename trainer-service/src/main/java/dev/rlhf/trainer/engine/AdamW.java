@@ -15,7 +15,7 @@ import ai.djl.ndarray.NDManager;
  * p ← p − lr·( m/(1−β₁ᵗ) / (√(v/(1−β₂ᵗ)) + ε) + λ·p )      (λ only for decayed parameters)
  * </pre>
  * The moments live in the optimizer's own manager, outside any per-step {@code NDScope}.
- * Call {@link #step} outside a gradient collector (grad mode off), inside an NDScope.
+ * Call {@link #step} outside a gradient collector, inside an NDScope.
  */
 public final class AdamW implements AutoCloseable {
 
@@ -66,8 +66,10 @@ public final class AdamW implements AutoCloseable {
         double bc1 = 1 - Math.pow(o.beta1(), t);
         double bc2 = 1 - Math.pow(o.beta2(), t);
         for (Map.Entry<String, NDArray> e : params.entrySet()) {
-            NDArray p = e.getValue();
-            NDArray g = p.getGradient();
+            // a detached view shares the parameter's storage: updating it in place is allowed
+            // whatever the calling thread's grad mode (libtorch defaults it on in new threads)
+            NDArray p = e.getValue().stopGradient();
+            NDArray g = e.getValue().getGradient();
             NDArray mi = m.get(e.getKey());
             NDArray vi = v.get(e.getKey());
             // 1. moments

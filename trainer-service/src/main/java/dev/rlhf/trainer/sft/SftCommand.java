@@ -2,7 +2,6 @@ package dev.rlhf.trainer.sft;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -12,7 +11,6 @@ import dev.rlhf.model.ModelStore;
 import dev.rlhf.model.StoredVersion;
 import dev.rlhf.model.ort.OrtDecoder;
 import dev.rlhf.model.text.ChatTemplate;
-import dev.rlhf.model.text.DefaultTokenizer;
 import dev.rlhf.model.text.Tokenizer;
 
 /**
@@ -23,7 +21,7 @@ import dev.rlhf.model.text.Tokenizer;
 public final class SftCommand {
 
     private static final Map<String, String> DEFAULTS = Map.ofEntries(
-            Map.entry("tokenizer", ""), Map.entry("vocab", "512"), Map.entry("epochs", "12"),
+            Map.entry("vocab", "512"), Map.entry("epochs", "12"),
             Map.entry("batch-size", "16"), Map.entry("lr", "3e-3"), Map.entry("warmup", "20"),
             Map.entry("hidden", "128"), Map.entry("layers", "2"), Map.entry("heads", "4"), Map.entry("kv-heads", "2"),
             Map.entry("context", "256"), Map.entry("seed", "7"), Map.entry("validation", "0.1"),
@@ -45,32 +43,21 @@ public final class SftCommand {
         Path data = Path.of(o.get("data"));
         Path out = Path.of(o.get("out"));
         List<SftExample> examples = SftExample.readJsonl(data);
-        // 1. the tokenizer: given, or learned from the demonstrations
-        Path tokenizer;
-        if (o.get("tokenizer").isEmpty()) {
-            tokenizer = Files.createTempDirectory("rlhf-tokenizer-").resolve("tokenizer.json");
-            List<String> texts = new ArrayList<>();
-            examples.forEach(e -> e.messages().forEach(m -> texts.add(m.content())));
-            DefaultTokenizer.write(tokenizer, texts, Integer.parseInt(o.get("vocab")));
-        } else {
-            tokenizer = Path.of(o.get("tokenizer"));
-        }
-        int vocab;
-        try (Tokenizer t = Tokenizer.load(tokenizer)) {
-            vocab = t.vocabSize();
-        }
-        // 2. the model
-        ModelConfig config = new ModelConfig(vocab, Integer.parseInt(o.get("hidden")), 2 * Integer.parseInt(o.get("hidden")),
+        // 1. a model from scratch, with a tokenizer learned from the demonstrations
+        Path tokenizer = Files.createTempDirectory("rlhf-tokenizer-").resolve("tokenizer.json");
+        int hidden = Integer.parseInt(o.get("hidden"));
+        ModelConfig config = SftJob.scratch(examples, tokenizer, Integer.parseInt(o.get("vocab")), hidden,
                 Integer.parseInt(o.get("layers")), Integer.parseInt(o.get("heads")), Integer.parseInt(o.get("kv-heads")),
-                1e-5, 10000, Integer.parseInt(o.get("context")), true, 1, List.of(2), 0, "llama");
-        System.out.printf("SFT: %d demonstrations from %s, vocab %d, d %d, %d layers%n", examples.size(), data, vocab,
-                config.hiddenSize(), config.numHiddenLayers());
-        // 3. train and store
+                Integer.parseInt(o.get("context")));
+        System.out.printf("SFT: %d demonstrations from %s, vocab %d, d %d, %d layers%n", examples.size(), data,
+                config.vocabSize(), config.hiddenSize(), config.numHiddenLayers());
+        // 2. train and store
         ModelStore store = new ModelStore(out);
         SftJob.Config cfg = new SftJob.Config(Integer.parseInt(o.get("epochs")), Integer.parseInt(o.get("batch-size")),
                 Double.parseDouble(o.get("lr")), Integer.parseInt(o.get("warmup")), 0.01, 1.0,
                 Double.parseDouble(o.get("validation")), Long.parseLong(o.get("seed")),
-                Integer.parseInt(o.get("checkpoint-every")), out.resolve(".checkpoints/sft"));
+                Integer.parseInt(o.get("checkpoint-every")), out.resolve(".checkpoints/sft"),
+                "policy", true);
         SftJob.Result r = SftJob.run(config, null, tokenizer, examples, store, cfg, p -> {
             if (p.step() % 10 == 0 || p.step() == p.totalSteps()) {
                 System.out.println("  " + p);
@@ -80,7 +67,7 @@ public final class SftCommand {
                 r.validationLossAfter(), r.steps(), r.tokensPerSecond());
         System.out.printf("stored policy v%d and reference v%d in %s%n", r.policy().version(), r.reference().version(),
                 out.toAbsolutePath());
-        // 4. the stored version, as a service would load it, answers a few prompts
+        // 3. the stored version, as a service would load it, answers a few prompts
         StoredVersion v = store.load("policy", r.policy().version());
         try (Tokenizer t = Tokenizer.load(v.file("tokenizer.json"));
                 OrtDecoder d = OrtDecoder.open(v.file("model.onnx"), ModelConfig.read(v.file("config.json")),

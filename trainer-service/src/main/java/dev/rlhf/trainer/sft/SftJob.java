@@ -26,6 +26,7 @@ import dev.rlhf.model.Tensor;
 import dev.rlhf.model.onnx.DecoderGraph;
 import dev.rlhf.model.onnx.OnnxExport;
 import dev.rlhf.model.text.ChatTemplate;
+import dev.rlhf.model.text.DefaultTokenizer;
 import dev.rlhf.model.text.Tokenizer;
 import dev.rlhf.trainer.algo.WarmupCosineSchedule;
 import dev.rlhf.trainer.engine.AdamW;
@@ -56,9 +57,12 @@ public final class SftJob {
      * @param seed               initial weights (when none are given), shuffling
      * @param checkpointEvery    steps between checkpoints (0 = none)
      * @param checkpointDir      where checkpoints go (null = none)
+     * @param outputName         the store name of the result (usually "policy")
+     * @param exportReference    also store the result as "reference" (the frozen KL anchor)
      */
     public record Config(int epochs, int batchSize, double learningRate, int warmupSteps, double weightDecay,
-            double maxGradNorm, double validationFraction, long seed, int checkpointEvery, Path checkpointDir) {
+            double maxGradNorm, double validationFraction, long seed, int checkpointEvery, Path checkpointDir,
+            String outputName, boolean exportReference) {
         public Config {
             if (epochs < 1 || batchSize < 1) {
                 throw new IllegalArgumentException("epochs and batch size must be >= 1, got " + epochs + ", " + batchSize);
@@ -81,7 +85,7 @@ public final class SftJob {
         }
     }
 
-    /** What the job produced. */
+    /** What the job produced; {@code reference} is null when none was exported. */
     public record Result(double validationLossBefore, double validationLossAfter, int steps, double tokensPerSecond,
             StoredVersion policy, StoredVersion reference, List<Tensor> weights) {
     }
@@ -170,12 +174,33 @@ public final class SftJob {
             metrics.put("sft.tokens_per_second", tokensPerSecond);
             Path folder = export(model, weights, tokenizerJson);
             try {
-                StoredVersion policy = store.write("policy", ModelKind.POLICY, 0, folder, metrics);
-                StoredVersion reference = store.write("reference", ModelKind.REFERENCE, 0, folder, metrics);
+                StoredVersion policy = store.write(cfg.outputName(), ModelKind.POLICY, 0, folder, metrics);
+                StoredVersion reference = cfg.exportReference()
+                        ? store.write("reference", ModelKind.REFERENCE, 0, folder, metrics)
+                        : null;
                 return new Result(before, after, total, tokensPerSecond, policy, reference, weights);
             } finally {
                 deleteTree(folder);
             }
+        }
+    }
+
+    /**
+     * A model to train from scratch: learns a byte-level BPE tokenizer of at most {@code vocab}
+     * tokens from the demonstrations into {@code tokenizerOut} and returns a Llama config
+     * sized to it (tied embeddings, intermediate = 2 · hidden, EOS {@code </s>}).
+     */
+    public static ModelConfig scratch(List<SftExample> data, Path tokenizerOut, int vocab, int hidden, int layers,
+            int heads, int kvHeads, int context) {
+        List<String> texts = new ArrayList<>();
+        data.forEach(e -> e.messages().forEach(m -> texts.add(m.content())));
+        DefaultTokenizer.write(tokenizerOut, texts, vocab);
+        try (Tokenizer t = Tokenizer.load(tokenizerOut)) {
+            int eos = t.tokenId(DefaultTokenizer.EOS).orElseThrow();
+            int bos = t.tokenId(DefaultTokenizer.BOS).orElseThrow();
+            int pad = t.tokenId(DefaultTokenizer.PAD).orElseThrow();
+            return new ModelConfig(t.vocabSize(), hidden, 2 * hidden, layers, heads, kvHeads, 1e-5, 10000, context,
+                    true, bos, List.of(eos), pad, "llama");
         }
     }
 

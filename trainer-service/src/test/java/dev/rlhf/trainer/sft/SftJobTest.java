@@ -54,7 +54,7 @@ class SftJobTest {
         ModelStore store = new ModelStore(dir.resolve("store"));
         List<SftJob.Progress> progress = new ArrayList<>();
         SftJob.Result r = SftJob.run(c, null, tokenizer, data, store,
-                new SftJob.Config(12, 16, 3e-3, 20, 0.01, 1.0, 0.15, 7, 50, dir.resolve("ckpt")), progress::add);
+                new SftJob.Config(12, 16, 3e-3, 20, 0.01, 1.0, 0.15, 7, 50, dir.resolve("ckpt"), "policy", true), progress::add);
 
         // the stated margin: validation loss at least halves
         assertTrue(r.validationLossAfter() < 0.5 * r.validationLossBefore(),
