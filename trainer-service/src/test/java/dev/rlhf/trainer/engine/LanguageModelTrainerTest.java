@@ -70,4 +70,22 @@ class LanguageModelTrainerTest {
             assertTrue(after < 0.5 * before, "held-out copy loss " + before + " → " + after);
         }
     }
+
+    @Test
+    void theSameSeedGivesTheSameTraining() {
+        ModelConfig c = ModelConfig.tiny(32);
+        double[][] losses = new double[2][];
+        for (int run = 0; run < 2; run++) {
+            Engine.getInstance().setRandomSeed(5);
+            losses[run] = new double[6];
+            try (NDManager m = NDManager.newBaseManager(); LlamaModel model = LlamaModel.of(c, init(c, 5), m);
+                    LanguageModelTrainer trainer = new LanguageModelTrainer(model, m, AdamW.Options.defaults(0.01),
+                            new WarmupCosineSchedule(3e-3, 2, 6, 0.1), 1.0)) {
+                for (int s = 0; s < 6; s++) {
+                    losses[run][s] = trainer.step(copyBatch(8, 6, 32, 100 + s)).loss();
+                }
+            }
+        }
+        org.junit.jupiter.api.Assertions.assertArrayEquals(losses[0], losses[1], 0.0);
+    }
 }
