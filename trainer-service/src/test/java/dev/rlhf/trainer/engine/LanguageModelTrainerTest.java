@@ -71,21 +71,37 @@ class LanguageModelTrainerTest {
         }
     }
 
+    /**
+     * Seeds fix the initial weights, data order and sampling. With several intra-op threads
+     * libtorch's parallel reductions (e.g. the embedding gradient) may add in another order,
+     * so losses agree to float rounding, not bit for bit; a different seed differs by far more.
+     */
     @Test
     void theSameSeedGivesTheSameTraining() {
+        double[] a = losses(5);
+        double[] b = losses(5);
+        double[] other = losses(6);
+        double worstSame = 0;
+        double worstOther = 0;
+        for (int i = 0; i < a.length; i++) {
+            worstSame = Math.max(worstSame, Math.abs(a[i] - b[i]));
+            worstOther = Math.max(worstOther, Math.abs(a[i] - other[i]));
+        }
+        assertTrue(worstSame < 1e-3, "same seed: max loss difference " + worstSame);
+        assertTrue(worstOther > 100 * worstSame && worstOther > 1e-3, "other seed: " + worstOther);
+    }
+
+    private static double[] losses(long seed) {
         ModelConfig c = ModelConfig.tiny(32);
-        double[][] losses = new double[2][];
-        for (int run = 0; run < 2; run++) {
-            Engine.getInstance().setRandomSeed(5);
-            losses[run] = new double[6];
-            try (NDManager m = NDManager.newBaseManager(); LlamaModel model = LlamaModel.of(c, init(c, 5), m);
-                    LanguageModelTrainer trainer = new LanguageModelTrainer(model, m, AdamW.Options.defaults(0.01),
-                            new WarmupCosineSchedule(3e-3, 2, 6, 0.1), 1.0)) {
-                for (int s = 0; s < 6; s++) {
-                    losses[run][s] = trainer.step(copyBatch(8, 6, 32, 100 + s)).loss();
-                }
+        Engine.getInstance().setRandomSeed((int) seed);
+        double[] losses = new double[6];
+        try (NDManager m = NDManager.newBaseManager(); LlamaModel model = LlamaModel.of(c, init(c, seed), m);
+                LanguageModelTrainer trainer = new LanguageModelTrainer(model, m, AdamW.Options.defaults(0.01),
+                        new WarmupCosineSchedule(3e-3, 2, 6, 0.1), 1.0)) {
+            for (int s = 0; s < 6; s++) {
+                losses[s] = trainer.step(copyBatch(8, 6, 32, 100 + s)).loss();
             }
         }
-        org.junit.jupiter.api.Assertions.assertArrayEquals(losses[0], losses[1], 0.0);
+        return losses;
     }
 }
