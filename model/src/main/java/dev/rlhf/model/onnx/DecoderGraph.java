@@ -166,8 +166,9 @@ public final class DecoderGraph {
 
     /** RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + eps) · w. */
     private String rmsNorm(String x, String weightName) {
+        // Pow(x, 2) rather than x·x: the form ONNX Runtime fuses into SimplifiedLayerNormalization
         String ms = g.op("ReduceMean", "ms", List.of(intsAttr("axes", -1), intAttr("keepdims", 1)),
-                g.op("Mul", "sq", x, x));
+                g.op("Pow", "sq", x, g.floatScalar("two", 2f)));
         String rms = g.op("Sqrt", "rms", g.op("Add", "mseps", ms, g.floatScalar("eps", (float) c.rmsNormEps())));
         return g.op("Mul", "normed", g.op("Div", "xn", x, rms), weight(weightName, false));
     }
