@@ -123,10 +123,113 @@ public final class OrtDecoder implements AutoCloseable {
             return (OnnxTensor) result.get("present." + layer + "." + kind).orElseThrow();
         }
 
+        /** The present key/values as the next pass's past (valid while this Forward is open). */
+        public Cache cache() {
+            int layers = config.numHiddenLayers();
+            OnnxTensor[] k = new OnnxTensor[layers];
+            OnnxTensor[] v = new OnnxTensor[layers];
+            for (int i = 0; i < layers; i++) {
+                k[i] = present(i, "key");
+                v[i] = present(i, "value");
+            }
+            long[] shape = k[0].getInfo().getShape();
+            return new Cache(k, v, (int) shape[0], (int) shape[2], false);
+        }
+
         @Override
         public void close() {
             result.close();
         }
+    }
+
+    /**
+     * Past key/values of a batch: per layer, key and value [B, KV, S, hd]. Each row's valid
+     * entries are right-aligned (left padding), as the attention mask says.
+     */
+    public static final class Cache implements AutoCloseable {
+        private final OnnxTensor[] keys;
+        private final OnnxTensor[] values;
+        private final int batch;
+        private final int length;
+        private final boolean owned;
+
+        Cache(OnnxTensor[] keys, OnnxTensor[] values, int batch, int length, boolean owned) {
+            this.keys = keys;
+            this.values = values;
+            this.batch = batch;
+            this.length = length;
+            this.owned = owned;
+        }
+
+        public int batch() {
+            return batch;
+        }
+
+        /** S: entries per row, padding included. */
+        public int length() {
+            return length;
+        }
+
+        /** Frees the tensors when this cache owns them (a gathered one); views are freed with their Forward. */
+        @Override
+        public void close() {
+            if (owned) {
+                for (int i = 0; i < keys.length; i++) {
+                    keys[i].close();
+                    values[i].close();
+                }
+            }
+        }
+    }
+
+    /** A row of a new cache: the last {@code valid} entries of row {@code row} of {@code source}. */
+    public record RowRef(Cache source, int row, int valid) {
+    }
+
+    /**
+     * A new cache of the given rows, in order, each right-aligned in a common length (the
+     * longest valid); the sources stay as they are. Used when rows join or leave a running
+     * batch (continuous batching).
+     */
+    public Cache gather(List<RowRef> rows) throws OrtException {
+        int kv = config.numKeyValueHeads();
+        int hd = config.headDim();
+        int length = rows.stream().mapToInt(RowRef::valid).max().orElse(0);
+        int layers = config.numHiddenLayers();
+        OnnxTensor[] k = new OnnxTensor[layers];
+        OnnxTensor[] v = new OnnxTensor[layers];
+        Map<Cache, float[][]> read = new HashMap<>(); // per source: [2·layer + kind] → data
+        for (RowRef r : rows) {
+            read.computeIfAbsent(r.source(), c -> new float[2 * layers][]);
+        }
+        for (int layer = 0; layer < layers; layer++) {
+            for (int kind = 0; kind < 2; kind++) {
+                float[] out = new float[rows.size() * kv * length * hd];
+                for (int r = 0; r < rows.size(); r++) {
+                    RowRef ref = rows.get(r);
+                    float[][] src = read.get(ref.source());
+                    if (src[2 * layer + kind] == null) {
+                        FloatBuffer fb = (kind == 0 ? ref.source().keys[layer] : ref.source().values[layer]).getFloatBuffer();
+                        src[2 * layer + kind] = new float[fb.remaining()];
+                        fb.get(src[2 * layer + kind]);
+                    }
+                    float[] data = src[2 * layer + kind];
+                    int sl = ref.source().length;
+                    for (int h = 0; h < kv; h++) {
+                        int from = ((ref.row() * kv + h) * sl + (sl - ref.valid())) * hd;
+                        int to = ((r * kv + h) * length + (length - ref.valid())) * hd;
+                        System.arraycopy(data, from, out, to, ref.valid() * hd);
+                    }
+                }
+                OnnxTensor t = OnnxTensor.createTensor(env, FloatBuffer.wrap(out), new long[] {rows.size(), kv, length, hd});
+                if (kind == 0) {
+                    k[layer] = t;
+                } else {
+                    v[layer] = t;
+                }
+            }
+        }
+        return new Cache(k, v, rows.size(), length, true);
     }
 
     private final OrtEnvironment env;
@@ -178,6 +281,15 @@ public final class OrtDecoder implements AutoCloseable {
      * @param past      the previous pass (its present KV becomes this pass's past), or null
      */
     public Forward forward(long[][] ids, long[][] mask, long[][] positions, Forward past) throws OrtException {
+        return step(ids, mask, positions, past == null ? null : past.cache());
+    }
+
+    /**
+     * One forward pass over an explicit cache ({@link Forward#cache()} or {@link #gather}).
+     *
+     * @param past [B, KV, P, hd] per layer, or null for P = 0
+     */
+    public Forward step(long[][] ids, long[][] mask, long[][] positions, Cache past) throws OrtException {
         int b = ids.length;
         int kv = config.numKeyValueHeads();
         int hd = config.headDim();
@@ -195,7 +307,7 @@ public final class OrtDecoder implements AutoCloseable {
                         owned.add(empty);
                         inputs.put(name, empty);
                     } else {
-                        inputs.put(name, past.present(i, kind));
+                        inputs.put(name, kind.equals("key") ? past.keys[i] : past.values[i]);
                     }
                 }
             }

@@ -1,0 +1,363 @@
+package dev.rlhf.policy.engine;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import dev.rlhf.model.ort.OrtDecoder;
+import dev.rlhf.model.ort.OrtDecoder.Cache;
+import dev.rlhf.model.ort.OrtDecoder.Forward;
+import dev.rlhf.model.ort.OrtDecoder.RowRef;
+import dev.rlhf.model.ort.Sampler;
+
+/**
+ * Iteration-level ("continuous") batching on one decoder (Yu et al. 2022, "Orca"): requests
+ * join the running batch between decode steps and leave it the step they finish, so a long
+ * generation never holds back a short one.
+ *
+ * <p>One thread owns the decoder. Each loop: 1. drop rows that finished or were cancelled;
+ * 2. admit queued requests while the batch has room (rows and KV-token budget) and prefill
+ * them together; 3. if the batch changed, gather the surviving and new rows' KV caches into
+ * one left-padded cache; 4. one decode step for every row; 5. hand each row its token.
+ * Every row gets one token per step: fair by construction.
+ *
+ * <p>The queue is bounded: {@link #submit} refuses when it is full ({@link Overloaded}).
+ */
+public final class ContinuousBatcher implements AutoCloseable {
+
+    /**
+     * @param maxBatch    rows decoded together
+     * @param maxQueue    requests waiting beyond the batch
+     * @param tokenBudget most KV entries (prompt + max new tokens, summed over rows) in the batch
+     */
+    public record Options(int maxBatch, int maxQueue, int tokenBudget) {
+        public Options {
+            if (maxBatch < 1 || maxQueue < 0 || tokenBudget < 1) {
+                throw new IllegalArgumentException("need max batch >= 1, max queue >= 0, token budget >= 1");
+            }
+        }
+    }
+
+    /** Receives one request's tokens, on the batcher's thread: keep it quick. */
+    public interface Sink {
+        /** A new token and its log-probability (the first one ends the time to first token). */
+        void token(int token, float logprob);
+
+        /** The generation ended (STOP, LENGTH), after its last token. */
+        void finished(OrtDecoder.Finish finish);
+
+        /** The decoder failed; the request is over. */
+        void failed(Throwable error);
+
+        /** Checked every step: true frees the row at once (client cancelled, deadline passed). */
+        boolean cancelled();
+    }
+
+    /** The queue is full: the caller should answer RESOURCE_EXHAUSTED and the client retry later. */
+    public static final class Overloaded extends RuntimeException {
+        Overloaded(String message) {
+            super(message);
+        }
+    }
+
+    private static final class Row {
+        final int[] prompt;
+        final OrtDecoder.Sampling sampling;
+        final Sink sink;
+        final SplittableRandom rng;
+        final Set<Integer> stops;
+        int produced;
+        int lastToken;
+        long nextPosition;
+        int valid; // KV entries of this row in the current cache
+        boolean done;
+
+        Row(int[] prompt, OrtDecoder.Sampling sampling, Sink sink, Set<Integer> eos) {
+            this.prompt = prompt;
+            this.sampling = sampling;
+            this.sink = sink;
+            this.rng = new SplittableRandom(sampling.seed() * 0x9E3779B97F4A7C15L);
+            this.stops = new HashSet<>(sampling.stopTokens());
+            this.stops.addAll(eos);
+        }
+
+        int budget() {
+            return prompt.length + sampling.maxNewTokens();
+        }
+    }
+
+    private final OrtDecoder decoder;
+    private final Options options;
+    private final BlockingQueue<Row> queue;
+    private final Thread thread;
+    private final AtomicInteger running = new AtomicInteger();
+    private volatile boolean closing;
+
+    // owned by the batcher thread
+    private final List<Row> rows = new ArrayList<>();
+    private Cache cache; // gathered cache of rows (owned), or null
+    private Forward lastForward; // the forward whose present outputs are the cache, when not gathered
+
+    public ContinuousBatcher(OrtDecoder decoder, Options options, String name) {
+        this.decoder = decoder;
+        this.options = options;
+        this.queue = new ArrayBlockingQueue<>(Math.max(1, options.maxQueue()));
+        this.thread = new Thread(this::loop, "batcher-" + name);
+        this.thread.setDaemon(true);
+        this.thread.start();
+    }
+
+    /**
+     * Queues a generation.
+     *
+     * @throws Overloaded when the queue is full
+     */
+    public void submit(int[] prompt, OrtDecoder.Sampling sampling, Sink sink) {
+        if (closing) {
+            throw new IllegalStateException("this decoder is shutting down");
+        }
+        if (prompt.length + sampling.maxNewTokens() > decoder.config().maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("prompt (" + prompt.length + " tokens) plus max new tokens ("
+                    + sampling.maxNewTokens() + ") exceed the context window of "
+                    + decoder.config().maxPositionEmbeddings());
+        }
+        Row row = new Row(prompt, sampling, sink, new HashSet<>(decoder.config().eosTokenIds()));
+        if (!queue.offer(row)) {
+            throw new Overloaded("the decode queue is full (" + options.maxQueue() + " waiting, batch of "
+                    + options.maxBatch() + " running)");
+        }
+    }
+
+    /** Requests waiting to join the batch. */
+    public int queueDepth() {
+        return queue.size();
+    }
+
+    /** Rows decoding now. */
+    public int batchSize() {
+        return running.get();
+    }
+
+    private void loop() {
+        while (!closing) {
+            try {
+                if (rows.isEmpty()) {
+                    Row first = queue.poll(100, TimeUnit.MILLISECONDS);
+                    if (first == null) {
+                        continue;
+                    }
+                    admit(first);
+                } else {
+                    step();
+                }
+            } catch (InterruptedException e) {
+                break;
+            } catch (Exception | Error e) {
+                failAll(e);
+            }
+        }
+        failAll(new IllegalStateException("the decoder was closed"));
+    }
+
+    /** 2. admission (with {@code first} already taken from the queue), prefill, 3. gather. */
+    private void admit(Row first) throws Exception {
+        List<Row> joining = new ArrayList<>();
+        int budget = rows.stream().mapToInt(Row::budget).sum();
+        if (first != null) {
+            joining.add(first);
+            budget += first.budget();
+        }
+        while (rows.size() + joining.size() < options.maxBatch()) {
+            Row next = queue.peek();
+            if (next == null || budget + next.budget() > options.tokenBudget() && !(rows.isEmpty() && joining.isEmpty())) {
+                break;
+            }
+            joining.add(queue.poll());
+            budget += next.budget();
+        }
+        joining.removeIf(r -> {
+            if (r.sink.cancelled()) {
+                r.sink.finished(OrtDecoder.Finish.LENGTH);
+                return true;
+            }
+            return false;
+        });
+        if (joining.isEmpty()) {
+            return;
+        }
+        // prefill the newcomers together; each gets its first token from the last logits
+        List<int[]> prompts = joining.stream().map(r -> r.prompt).toList();
+        int width = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
+        long[][] ids = new long[joining.size()][width];
+        long[][] mask = new long[joining.size()][width];
+        long[][] pos = new long[joining.size()][width];
+        for (int r = 0; r < joining.size(); r++) {
+            int[] p = prompts.get(r);
+            int offset = width - p.length;
+            for (int i = 0; i < p.length; i++) {
+                ids[r][offset + i] = p[i];
+                mask[r][offset + i] = 1;
+                pos[r][offset + i] = i;
+            }
+        }
+        Forward prefill = decoder.forward(ids, mask, pos, (Forward) null);
+        try {
+            float[][] last = prefill.lastLogits();
+            for (int r = 0; r < joining.size(); r++) {
+                Row row = joining.get(r);
+                row.valid = row.prompt.length;
+                row.nextPosition = row.prompt.length;
+                emit(row, last[r]);
+            }
+            // gather the survivors and the newcomers into one cache
+            List<RowRef> refs = new ArrayList<>();
+            List<Row> order = new ArrayList<>();
+            Cache current = rows.isEmpty() ? null : currentCache();
+            for (Row row : rows) {
+                if (!row.done) {
+                    refs.add(new RowRef(current, rows.indexOf(row), row.valid));
+                    order.add(row);
+                }
+            }
+            Cache fresh = prefill.cache();
+            for (int r = 0; r < joining.size(); r++) {
+                if (!joining.get(r).done) {
+                    refs.add(new RowRef(fresh, r, joining.get(r).valid));
+                    order.add(joining.get(r));
+                }
+            }
+            replaceCache(refs.isEmpty() ? null : decoder.gather(refs), order);
+        } finally {
+            prefill.close();
+        }
+    }
+
+    /** 1. leave, 2.–3. join, 4. one decode step, 5. tokens out. */
+    private void step() throws Exception {
+        // 1. rows that finished or were cancelled leave; 2. newcomers join
+        boolean leaving = rows.stream().anyMatch(r -> r.done || r.sink.cancelled());
+        for (Row r : rows) {
+            if (!r.done && r.sink.cancelled()) {
+                r.done = true;
+                r.sink.finished(OrtDecoder.Finish.LENGTH);
+            }
+        }
+        if (!queue.isEmpty() && rows.stream().filter(r -> !r.done).count() < options.maxBatch()) {
+            admit(null);
+            leaving = rows.stream().anyMatch(r -> r.done); // admit gathers the survivors when someone joined
+        }
+        if (leaving) {
+            List<RowRef> refs = new ArrayList<>();
+            List<Row> order = new ArrayList<>();
+            Cache current = currentCache();
+            for (int i = 0; i < rows.size(); i++) {
+                if (!rows.get(i).done) {
+                    refs.add(new RowRef(current, i, rows.get(i).valid));
+                    order.add(rows.get(i));
+                }
+            }
+            replaceCache(refs.isEmpty() ? null : decoder.gather(refs), order);
+        }
+        if (rows.isEmpty()) {
+            return;
+        }
+        // 4. one decode step: every row feeds its last token
+        Cache current = currentCache();
+        int b = rows.size();
+        int length = current.length() + 1;
+        long[][] ids = new long[b][1];
+        long[][] mask = new long[b][length];
+        long[][] pos = new long[b][1];
+        for (int r = 0; r < b; r++) {
+            Row row = rows.get(r);
+            ids[r][0] = row.lastToken;
+            pos[r][0] = row.nextPosition++;
+            row.valid++;
+            for (int i = length - row.valid; i < length; i++) {
+                mask[r][i] = 1;
+            }
+        }
+        Forward next = decoder.step(ids, mask, pos, current);
+        float[][] last = next.lastLogits();
+        // the new present outputs are the cache from now on
+        if (cache != null) {
+            cache.close();
+            cache = null;
+        }
+        if (lastForward != null) {
+            lastForward.close();
+        }
+        lastForward = next;
+        // 5. tokens out
+        for (int r = 0; r < b; r++) {
+            if (!rows.get(r).done) {
+                emit(rows.get(r), last[r]);
+            }
+        }
+    }
+
+    private void emit(Row row, float[] logits) {
+        OrtDecoder.Sampling s = row.sampling;
+        Sampler.Choice c = Sampler.pick(logits, s.temperature(), s.topK(), s.topP(), row.rng);
+        row.lastToken = c.token();
+        row.produced++;
+        row.sink.token(c.token(), c.logprob());
+        if (row.stops.contains(c.token())) {
+            row.done = true;
+            row.sink.finished(OrtDecoder.Finish.STOP);
+        } else if (row.produced >= s.maxNewTokens()) {
+            row.done = true;
+            row.sink.finished(OrtDecoder.Finish.LENGTH);
+        }
+    }
+
+    private Cache currentCache() {
+        return cache != null ? cache : lastForward.cache();
+    }
+
+    private void replaceCache(Cache gathered, List<Row> order) {
+        if (cache != null) {
+            cache.close();
+        }
+        if (lastForward != null) {
+            lastForward.close();
+            lastForward = null;
+        }
+        cache = gathered;
+        rows.clear();
+        rows.addAll(order);
+        running.set(rows.size());
+    }
+
+    private void failAll(Throwable e) {
+        for (Row r : rows) {
+            if (!r.done) {
+                r.done = true;
+                r.sink.failed(e);
+            }
+        }
+        replaceCache(null, List.of());
+        Row queued;
+        while ((queued = queue.poll()) != null) {
+            queued.sink.failed(e);
+        }
+    }
+
+    /** Stops admitting, lets the thread fail what is left, and waits for it. */
+    @Override
+    public void close() {
+        closing = true;
+        thread.interrupt();
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

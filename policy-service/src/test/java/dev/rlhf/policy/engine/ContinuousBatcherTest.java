@@ -1,0 +1,169 @@
+package dev.rlhf.policy.engine;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import dev.rlhf.model.LlamaWeights;
+import dev.rlhf.model.ModelConfig;
+import dev.rlhf.model.Tensor;
+import dev.rlhf.model.onnx.DecoderGraph;
+import dev.rlhf.model.onnx.OnnxExport;
+import dev.rlhf.model.ort.OrtDecoder;
+
+/** Requests joining and leaving a running batch get exactly what they would get alone. */
+class ContinuousBatcherTest {
+
+    @TempDir
+    Path dir;
+
+    private OrtDecoder decoder() throws Exception {
+        ModelConfig c = ModelConfig.tiny(61);
+        Map<String, Tensor> w = new LinkedHashMap<>();
+        for (Tensor t : LlamaWeights.random(c, 2)) {
+            float[] d = t.data().clone();
+            for (int i = 0; i < d.length; i++) {
+                d[i] = t.name().endsWith("norm.weight") ? 1f : d[i] * 10f; // std 0.2: distinct greedy paths
+            }
+            w.put(t.name(), new Tensor(t.name(), t.shape(), d));
+        }
+        Path onnx = dir.resolve("m.onnx");
+        OnnxExport.write(c, w, DecoderGraph.Head.CAUSAL_LM, onnx, false);
+        return OrtDecoder.open(onnx, c, OrtDecoder.Options.cpu(1));
+    }
+
+    /** Collects a generation. */
+    static final class Collector implements ContinuousBatcher.Sink {
+        final List<Integer> tokens = new ArrayList<>();
+        final List<Float> logprobs = new ArrayList<>();
+        final CompletableFuture<OrtDecoder.Finish> done = new CompletableFuture<>();
+        final AtomicBoolean cancel = new AtomicBoolean();
+        final int cancelAfter;
+
+        Collector(int cancelAfter) {
+            this.cancelAfter = cancelAfter;
+        }
+
+        @Override
+        public void token(int token, float logprob) {
+            tokens.add(token);
+            logprobs.add(logprob);
+            if (tokens.size() == cancelAfter) {
+                cancel.set(true);
+            }
+        }
+
+        @Override
+        public void finished(OrtDecoder.Finish finish) {
+            done.complete(finish);
+        }
+
+        @Override
+        public void failed(Throwable error) {
+            done.completeExceptionally(error);
+        }
+
+        @Override
+        public boolean cancelled() {
+            return cancel.get();
+        }
+
+        int[] ids() {
+            return tokens.stream().mapToInt(Integer::intValue).toArray();
+        }
+    }
+
+    private static int[] prompt(int n, long seed) {
+        Random r = new Random(seed);
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) {
+            p[i] = 3 + r.nextInt(50);
+        }
+        return p;
+    }
+
+    @Test
+    void staggeredRequestsGetTheirSoloGreedyOutput() throws Exception {
+        try (OrtDecoder d = decoder();
+                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(4, 16, 10_000), "t")) {
+            List<int[]> prompts = new ArrayList<>();
+            List<Integer> lengths = List.of(12, 3, 20, 7, 9, 15);
+            for (int i = 0; i < lengths.size(); i++) {
+                prompts.add(prompt(3 + 2 * i, i));
+            }
+            List<Collector> out = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                Collector c = new Collector(-1);
+                out.add(c);
+                batcher.submit(prompts.get(i), OrtDecoder.Sampling.greedy(lengths.get(i)), c);
+                Thread.sleep(5); // arrive while others decode
+            }
+            for (int i = 0; i < prompts.size(); i++) {
+                out.get(i).done.get(60, TimeUnit.SECONDS);
+                OrtDecoder.Generation alone = d.generate(List.of(prompts.get(i)),
+                        OrtDecoder.Sampling.greedy(lengths.get(i))).get(0);
+                assertArrayEquals(alone.tokens(), out.get(i).ids(), "request " + i);
+                for (int t = 0; t < alone.logprobs().length; t++) {
+                    assertEquals(alone.logprobs()[t], out.get(i).logprobs.get(t), 1e-4, "request " + i + " token " + t);
+                }
+            }
+        }
+    }
+
+    @Test
+    void cancellationFreesTheRowAndOthersContinue() throws Exception {
+        try (OrtDecoder d = decoder();
+                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(2, 4, 10_000), "t")) {
+            Collector cancelled = new Collector(3);
+            Collector other = new Collector(-1);
+            batcher.submit(prompt(5, 1), OrtDecoder.Sampling.greedy(40), cancelled);
+            batcher.submit(prompt(4, 2), OrtDecoder.Sampling.greedy(30), other);
+            cancelled.done.get(30, TimeUnit.SECONDS);
+            assertTrue(cancelled.tokens.size() < 10, "stopped soon after cancel: " + cancelled.tokens.size());
+            Collector third = new Collector(-1);
+            batcher.submit(prompt(6, 3), OrtDecoder.Sampling.greedy(5), third); // takes the freed slot
+            third.done.get(30, TimeUnit.SECONDS);
+            other.done.get(30, TimeUnit.SECONDS);
+            assertArrayEquals(d.generate(List.of(prompt(4, 2)), OrtDecoder.Sampling.greedy(30)).get(0).tokens(),
+                    other.ids());
+        }
+    }
+
+    @Test
+    void aFullQueueIsRefused() throws Exception {
+        try (OrtDecoder d = decoder();
+                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(1, 1, 10_000), "t")) {
+            List<Collector> accepted = new ArrayList<>();
+            int refused = 0;
+            for (int i = 0; i < 6; i++) {
+                Collector c = new Collector(-1);
+                try {
+                    batcher.submit(prompt(4, i), OrtDecoder.Sampling.greedy(60), c);
+                    accepted.add(c);
+                } catch (ContinuousBatcher.Overloaded e) {
+                    refused++;
+                }
+            }
+            assertTrue(refused >= 3, "refused " + refused);
+            for (Collector c : accepted) {
+                c.done.get(60, TimeUnit.SECONDS);
+            }
+            assertThrows(IllegalArgumentException.class,
+                    () -> batcher.submit(prompt(250, 9), OrtDecoder.Sampling.greedy(10), new Collector(-1)));
+        }
+    }
+}
