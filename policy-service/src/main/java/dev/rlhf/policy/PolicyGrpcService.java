@@ -1,48 +1,441 @@
 package dev.rlhf.policy;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import com.google.protobuf.Timestamp;
+
+import dev.rlhf.model.ort.OrtDecoder;
+import dev.rlhf.policy.engine.ContinuousBatcher;
+import dev.rlhf.proto.v1.ExecutionProvider;
+import dev.rlhf.proto.v1.FinishReason;
 import dev.rlhf.proto.v1.GenerateRequest;
 import dev.rlhf.proto.v1.GenerateResponse;
 import dev.rlhf.proto.v1.GenerateStreamChunk;
+import dev.rlhf.proto.v1.GeneratedSample;
 import dev.rlhf.proto.v1.ListModelsRequest;
 import dev.rlhf.proto.v1.ListModelsResponse;
+import dev.rlhf.proto.v1.ModelArchitecture;
+import dev.rlhf.proto.v1.ModelKind;
+import dev.rlhf.proto.v1.ModelRef;
 import dev.rlhf.proto.v1.PolicyServiceGrpc;
+import dev.rlhf.proto.v1.SamplingParams;
+import dev.rlhf.proto.v1.ScoreLogprobsItem;
 import dev.rlhf.proto.v1.ScoreLogprobsRequest;
 import dev.rlhf.proto.v1.ScoreLogprobsResponse;
+import dev.rlhf.proto.v1.ScoredSequence;
+import dev.rlhf.proto.v1.ServedModel;
+import io.grpc.Context;
+import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
 
 /**
- * PolicyService of policy-service. The service starts, reports health and metrics, and answers every
- * RPC with UNIMPLEMENTED until its work is built (issue 4 (policy-service)): nothing pretends to work.
+ * PolicyService: generation (unary and streaming) through each model's continuous batcher,
+ * teacher-forced scoring, and the list of served versions. Errors as documented in
+ * policy.proto: INVALID_ARGUMENT naming the field, NOT_FOUND, RESOURCE_EXHAUSTED with a
+ * {@code retry-after-ms} trailer.
  */
 @GrpcService
 public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
 
+    static final Metadata.Key<String> RETRY_AFTER_MS = Metadata.Key.of("retry-after-ms", Metadata.ASCII_STRING_MARSHALLER);
+
+    private final ModelRegistry registry;
+    private final PolicyConfig config;
+
+    PolicyGrpcService(ModelRegistry registry, PolicyConfig config) {
+        this.registry = registry;
+        this.config = config;
+    }
+
+    /** A validated generation request. */
+    private record Plan(dev.rlhf.policy.ServedModel model, int[] prompt, String promptText, int n,
+            OrtDecoder.Sampling sampling, List<String> stops, SamplingParams effective,
+            java.util.concurrent.atomic.AtomicBoolean aborted) {
+    }
+
     @Override
     public void generate(GenerateRequest request, StreamObserver<GenerateResponse> out) {
-        out.onError(notBuilt("Generate"));
+        Plan plan;
+        try {
+            plan = plan(request);
+        } catch (StatusRuntimeException e) {
+            out.onError(e);
+            return;
+        }
+        long start = System.nanoTime();
+        GeneratedSample.Builder[] samples = new GeneratedSample.Builder[plan.n()];
+        AtomicInteger open = new AtomicInteger(plan.n());
+        Context ctx = Context.current();
+        Runnable finish = () -> {
+            GenerateResponse.Builder r = GenerateResponse.newBuilder().setModel(ref(plan.model()))
+                    .setPromptTokenCount(plan.prompt().length).setSampling(plan.effective())
+                    .setRequestId(request.getRequestId());
+            for (GeneratedSample.Builder s : samples) {
+                r.addSamples(s);
+            }
+            r.setUsage(dev.rlhf.proto.v1.GenerationUsage.newBuilder().setPromptTokens(plan.prompt().length)
+                    .setCompletionTokens(Arrays.stream(samples).mapToInt(GeneratedSample.Builder::getTokenIdsCount).sum())
+                    .setTotalTime(com.google.protobuf.util.Durations.fromNanos(System.nanoTime() - start)));
+            out.onNext(r.build());
+            out.onCompleted();
+        };
+        for (int i = 0; i < plan.n(); i++) {
+            int index = i;
+            samples[i] = GeneratedSample.newBuilder().setSampleIndex(i).setInteractionId(UUID.randomUUID().toString());
+            submit(plan, i, new Sample(plan, ctx) {
+                @Override
+                void onToken(int token, float logprob) {
+                    samples[index].addTokenIds(token).addLogprobs(logprob);
+                }
+
+                @Override
+                void onEnd(FinishReason reason, String text, Throwable error) {
+                    samples[index].setFinishReason(reason).setText(text);
+                    if (plan.aborted().get()) {
+                        return;
+                    }
+                    if (error != null && open.getAndSet(-1) > 0) {
+                        out.onError(Status.INTERNAL.withDescription("the inference engine failed: " + error)
+                                .asRuntimeException());
+                    } else if (open.decrementAndGet() == 0) {
+                        finish.run();
+                    }
+                }
+            }, out);
+        }
     }
 
     @Override
     public void generateStream(GenerateRequest request, StreamObserver<GenerateStreamChunk> out) {
-        out.onError(notBuilt("GenerateStream"));
+        Plan plan;
+        try {
+            plan = plan(request);
+        } catch (StatusRuntimeException e) {
+            out.onError(e);
+            return;
+        }
+        ServerCallStreamObserver<GenerateStreamChunk> call = (ServerCallStreamObserver<GenerateStreamChunk>) out;
+        AtomicInteger open = new AtomicInteger(plan.n());
+        Object lock = new Object();
+        Context ctx = Context.current();
+        for (int i = 0; i < plan.n(); i++) {
+            int index = i;
+            String interaction = UUID.randomUUID().toString();
+            submit(plan, i, new Sample(plan, ctx) {
+                @Override
+                boolean clientGone() {
+                    return call.isCancelled();
+                }
+
+                @Override
+                void onToken(int token, float logprob) {
+                    synchronized (lock) {
+                        if (!call.isCancelled()) {
+                            call.onNext(GenerateStreamChunk.newBuilder().setSampleIndex(index).addTokenIds(token)
+                                    .addLogprobs(logprob).setText(tokenText(token)).setRequestId(request.getRequestId())
+                                    .build());
+                        }
+                    }
+                }
+
+                @Override
+                void onEnd(FinishReason reason, String text, Throwable error) {
+                    synchronized (lock) {
+                        if (call.isCancelled() || open.get() < 0 || plan.aborted().get()) {
+                            return;
+                        }
+                        if (error != null) {
+                            open.set(-1);
+                            call.onError(Status.INTERNAL.withDescription("the inference engine failed: " + error)
+                                    .asRuntimeException());
+                            return;
+                        }
+                        call.onNext(GenerateStreamChunk.newBuilder().setSampleIndex(index).setFinishReason(reason)
+                                .setModel(ref(plan.model())).setInteractionId(interaction)
+                                .setPromptTokenCount(plan.prompt().length).setRequestId(request.getRequestId()).build());
+                        if (open.decrementAndGet() == 0) {
+                            call.onCompleted();
+                        }
+                    }
+                }
+
+                private String tokenText(int token) {
+                    return plan.model().tokenizer().decode(new int[] {token});
+                }
+            }, out);
+        }
     }
 
     @Override
+    @Blocking
     public void scoreLogprobs(ScoreLogprobsRequest request, StreamObserver<ScoreLogprobsResponse> out) {
-        out.onError(notBuilt("ScoreLogprobs"));
+        try {
+            dev.rlhf.policy.ServedModel m = model(request.getModel());
+            if (request.getItemsCount() == 0) {
+                throw invalid("items must hold at least one (prompt, response) pair");
+            }
+            float t = request.getTemperature() == 0 ? 1f : request.getTemperature();
+            if (!(t > 0) || t > 2) {
+                throw invalid("temperature must be in (0, 2], was " + request.getTemperature());
+            }
+            List<int[]> prompts = new ArrayList<>();
+            List<int[]> responses = new ArrayList<>();
+            for (int i = 0; i < request.getItemsCount(); i++) {
+                ScoreLogprobsItem item = request.getItems(i);
+                int[] p = item.hasPromptTokenIds() ? ids(item.getPromptTokenIds().getIdsList(), m, "items[" + i + "].prompt_token_ids")
+                        : m.tokenizer().encode(item.getPromptText());
+                int[] r = item.hasResponseTokenIds()
+                        ? ids(item.getResponseTokenIds().getIdsList(), m, "items[" + i + "].response_token_ids")
+                        : m.tokenizer().encode(item.getResponseText());
+                if (request.getAppendEos()) {
+                    r = Arrays.copyOf(r, r.length + 1);
+                    r[r.length - 1] = m.config().eosTokenIds().get(0);
+                }
+                if (p.length == 0 || r.length == 0) {
+                    throw invalid("items[" + i + "]: prompt and response must be non-empty");
+                }
+                if (p.length + r.length > m.config().maxPositionEmbeddings()) {
+                    throw invalid("items[" + i + "]: prompt plus response is " + (p.length + r.length)
+                            + " tokens, context length is " + m.config().maxPositionEmbeddings());
+                }
+                prompts.add(p);
+                responses.add(r);
+            }
+            List<float[]> lps = m.decoder().logprobs(prompts, responses, t);
+            ScoreLogprobsResponse.Builder b = ScoreLogprobsResponse.newBuilder().setModel(ref(m));
+            for (int i = 0; i < lps.size(); i++) {
+                ScoredSequence.Builder s = ScoredSequence.newBuilder().setPromptTokenCount(prompts.get(i).length);
+                double total = 0;
+                for (int j = 0; j < lps.get(i).length; j++) {
+                    s.addResponseTokenIds(responses.get(i)[j]).addLogprobs(lps.get(i)[j]);
+                    total += lps.get(i)[j];
+                }
+                b.addResults(s.setTotalLogprob(total));
+            }
+            out.onNext(b.build());
+            out.onCompleted();
+        } catch (StatusRuntimeException e) {
+            out.onError(e);
+        } catch (Exception e) {
+            out.onError(Status.INTERNAL.withDescription("scoring failed: " + e).asRuntimeException());
+        }
     }
 
     @Override
     public void listModels(ListModelsRequest request, StreamObserver<ListModelsResponse> out) {
-        out.onError(notBuilt("ListModels"));
+        ListModelsResponse.Builder b = ListModelsResponse.newBuilder();
+        for (dev.rlhf.policy.ServedModel m : registry.all()) {
+            var c = m.config();
+            long params = dev.rlhf.model.LlamaWeights.expectedShapes(c).values().stream()
+                    .mapToLong(s -> Arrays.stream(s).reduce(1, (x, y) -> x * y)).sum();
+            b.addModels(ServedModel.newBuilder().setModel(ref(m)).setKind(kind(m)).setCurrent(true)
+                    .setLoadedSince(Timestamp.newBuilder().setSeconds(m.loadedSince().getEpochSecond())
+                            .setNanos(m.loadedSince().getNano()))
+                    .setExecutionProvider(m.provider() == OrtDecoder.Provider.CUDA ? ExecutionProvider.EXECUTION_PROVIDER_CUDA
+                            : ExecutionProvider.EXECUTION_PROVIDER_CPU)
+                    .setArchitecture(ModelArchitecture.newBuilder().setModelType(c.modelType()).setParameterCount(params)
+                            .setVocabSize(c.vocabSize()).setContextLength(c.maxPositionEmbeddings())
+                            .setNumLayers(c.numHiddenLayers()).setHiddenSize(c.hiddenSize())
+                            .setNumAttentionHeads(c.numAttentionHeads()).setNumKeyValueHeads(c.numKeyValueHeads())));
+        }
+        out.onNext(b.build());
+        out.onCompleted();
     }
 
-    private static StatusRuntimeException notBuilt(String rpc) {
-        return Status.UNIMPLEMENTED
-                .withDescription("PolicyService." + rpc + " is not implemented yet in policy-service; it arrives with issue 4 (policy-service)")
-                .asRuntimeException();
+    // ---- generation plumbing ----
+
+    /** One sample's sink: collects ids, applies stop strings, maps the end to a FinishReason. */
+    private abstract class Sample implements ContinuousBatcher.Sink {
+        final Plan plan;
+        final Context ctx;
+        final List<Integer> ids = new ArrayList<>();
+        volatile boolean stoppedByString;
+
+        Sample(Plan plan, Context ctx) {
+            this.plan = plan;
+            this.ctx = ctx;
+        }
+
+        abstract void onToken(int token, float logprob);
+
+        abstract void onEnd(FinishReason reason, String text, Throwable error);
+
+        boolean clientGone() {
+            return false;
+        }
+
+        @Override
+        public void token(int token, float logprob) {
+            ids.add(token);
+            onToken(token, logprob);
+            if (!plan.stops().isEmpty()) {
+                String text = text(false);
+                stoppedByString = plan.stops().stream().anyMatch(text::contains);
+            }
+        }
+
+        @Override
+        public void finished(OrtDecoder.Finish finish) {
+            FinishReason reason = stoppedByString || finish == OrtDecoder.Finish.STOP ? FinishReason.FINISH_REASON_STOP
+                    : ctx.isCancelled() || clientGone() ? FinishReason.FINISH_REASON_CANCELLED : FinishReason.FINISH_REASON_LENGTH;
+            onEnd(reason, text(true), null);
+        }
+
+        @Override
+        public void failed(Throwable error) {
+            onEnd(FinishReason.FINISH_REASON_ERROR, text(true), error);
+        }
+
+        @Override
+        public boolean cancelled() {
+            return stoppedByString || plan.aborted().get() || ctx.isCancelled() || clientGone();
+        }
+
+        /** Response text: without a final EOS/stop token, cut before a stop string. */
+        String text(boolean cut) {
+            List<Integer> body = new ArrayList<>(ids);
+            Set<Integer> enders = new HashSet<>(plan.model().config().eosTokenIds());
+            enders.addAll(plan.sampling().stopTokens());
+            if (!body.isEmpty() && enders.contains(body.get(body.size() - 1))) {
+                body.remove(body.size() - 1);
+            }
+            String text = plan.model().tokenizer().decode(body.stream().mapToInt(Integer::intValue).toArray());
+            if (cut) {
+                for (String stop : plan.stops()) {
+                    int at = text.indexOf(stop);
+                    if (at >= 0) {
+                        text = text.substring(0, at);
+                    }
+                }
+            }
+            return text;
+        }
+    }
+
+    /** Queues sample {@code sampleIndex} (its own seed); a full queue aborts the whole call once. */
+    private void submit(Plan plan, int sampleIndex, Sample sink, StreamObserver<?> out) {
+        if (plan.aborted().get()) {
+            return;
+        }
+        OrtDecoder.Sampling s = plan.sampling();
+        OrtDecoder.Sampling own = new OrtDecoder.Sampling(s.maxNewTokens(), s.temperature(), s.topK(), s.topP(),
+                s.seed() + sampleIndex, s.stopTokens());
+        try {
+            plan.model().batcher().submit(plan.prompt(), own, sink);
+        } catch (ContinuousBatcher.Overloaded e) {
+            if (!plan.aborted().getAndSet(true)) {
+                out.onError(overloaded(e.getMessage()));
+            }
+        }
+    }
+
+    private StatusRuntimeException overloaded(String message) {
+        Metadata trailers = new Metadata();
+        trailers.put(RETRY_AFTER_MS, Integer.toString(config.retryAfterMs()));
+        return Status.RESOURCE_EXHAUSTED.withDescription(message + "; retry after " + config.retryAfterMs() + " ms")
+                .asRuntimeException(trailers);
+    }
+
+    private Plan plan(GenerateRequest r) {
+        dev.rlhf.policy.ServedModel m = model(r.getModel());
+        int[] prompt;
+        if (r.hasPromptTokenIds()) {
+            prompt = ids(r.getPromptTokenIds().getIdsList(), m, "prompt_token_ids");
+        } else {
+            prompt = m.tokenizer().encode(r.getPromptText());
+        }
+        if (prompt.length == 0) {
+            throw invalid("prompt_text or prompt_token_ids is required (the prompt is empty)");
+        }
+        int context = m.config().maxPositionEmbeddings();
+        if (prompt.length >= context) {
+            throw invalid("the prompt is " + prompt.length + " tokens, context length is " + context);
+        }
+        SamplingParams sp = r.getSampling();
+        int maxNew = sp.getMaxNewTokens() == 0 ? Math.min(config.defaultMaxNewTokens(), config.maxNewTokensLimit())
+                : sp.getMaxNewTokens();
+        if (maxNew < 0 || maxNew > config.maxNewTokensLimit()) {
+            throw invalid("sampling.max_new_tokens must be in 1.." + config.maxNewTokensLimit() + ", was "
+                    + sp.getMaxNewTokens());
+        }
+        maxNew = Math.min(maxNew, context - prompt.length);
+        if (sp.getTemperature() < 0 || sp.getTemperature() > 2 || Float.isNaN(sp.getTemperature())) {
+            throw invalid("sampling.temperature must be in [0, 2], was " + sp.getTemperature());
+        }
+        float topP = sp.getTopP() == 0 ? 1f : sp.getTopP();
+        if (!(topP > 0 && topP <= 1)) {
+            throw invalid("sampling.top_p must be in (0, 1], was " + sp.getTopP());
+        }
+        if (sp.getTopK() < 0 || sp.getTopK() > m.config().vocabSize()) {
+            throw invalid("sampling.top_k must be in 0.." + m.config().vocabSize() + ", was " + sp.getTopK());
+        }
+        int n = sp.getN() == 0 ? 1 : sp.getN();
+        if (n < 1 || n > config.maxSamples()) {
+            throw invalid("sampling.n must be in 1.." + config.maxSamples() + ", was " + sp.getN());
+        }
+        if (sp.getStopCount() > 8 || sp.getStopList().stream().anyMatch(s -> s.isEmpty() || s.length() > 128)) {
+            throw invalid("sampling.stop: at most 8 strings of 1..128 characters");
+        }
+        if (sp.getStopTokenIdsCount() > 32) {
+            throw invalid("sampling.stop_token_ids: at most 32 ids");
+        }
+        ids(sp.getStopTokenIdsList(), m, "sampling.stop_token_ids");
+        long seed = sp.hasSeed() ? sp.getSeed() : ThreadLocalRandom.current().nextLong();
+        OrtDecoder.Sampling sampling = new OrtDecoder.Sampling(maxNew, sp.getTemperature(), sp.getTopK(), topP, seed,
+                new HashSet<>(sp.getStopTokenIdsList()));
+        SamplingParams effective = sp.toBuilder().setMaxNewTokens(maxNew).setTopP(topP).setN(n).setSeed(seed).build();
+        if (m.batcher().queueDepth() + n > config.maxQueue()) {
+            throw overloaded("the decode queue of " + m.name() + " is full (" + m.batcher().queueDepth() + " waiting)");
+        }
+        return new Plan(m, prompt, r.getPromptText(), n, sampling, sp.getStopList(), effective,
+                new java.util.concurrent.atomic.AtomicBoolean());
+    }
+
+    private dev.rlhf.policy.ServedModel model(ModelRef ref) {
+        String name = ref.getName().isEmpty() ? "policy" : ref.getName();
+        return registry.get(name, ref.getVersion()).orElseThrow(() -> Status.NOT_FOUND
+                .withDescription("model " + name + (ref.getVersion() == 0 ? "" : " v" + ref.getVersion())
+                        + " is not loaded; served: " + registry.all().stream().map(s -> s.name() + " v" + s.versionNumber())
+                                .toList())
+                .asRuntimeException());
+    }
+
+    private static int[] ids(List<Integer> ids, dev.rlhf.policy.ServedModel m, String field) {
+        int vocab = m.config().vocabSize();
+        for (int i = 0; i < ids.size(); i++) {
+            if (ids.get(i) < 0 || ids.get(i) >= vocab) {
+                throw invalid(field + "[" + i + "] must be in [0, " + vocab + "), was " + ids.get(i));
+            }
+        }
+        return ids.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private static StatusRuntimeException invalid(String message) {
+        return Status.INVALID_ARGUMENT.withDescription(message).asRuntimeException();
+    }
+
+    private static ModelRef ref(dev.rlhf.policy.ServedModel m) {
+        return ModelRef.newBuilder().setName(m.name()).setVersion(m.versionNumber()).build();
+    }
+
+    private static ModelKind kind(dev.rlhf.policy.ServedModel m) {
+        return switch (m.version().kind()) {
+            case POLICY -> ModelKind.MODEL_KIND_POLICY;
+            case REFERENCE -> ModelKind.MODEL_KIND_REFERENCE;
+            case REWARD -> ModelKind.MODEL_KIND_REWARD;
+            case VALUE -> ModelKind.MODEL_KIND_VALUE;
+        };
     }
 }

@@ -1,0 +1,149 @@
+package dev.rlhf.policy;
+
+import java.io.IOException;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+
+import org.jboss.logging.Logger;
+
+import dev.rlhf.model.ModelConfig;
+import dev.rlhf.model.ModelStore;
+import dev.rlhf.model.StoredVersion;
+import dev.rlhf.model.ort.OrtDecoder;
+import dev.rlhf.model.text.Tokenizer;
+import dev.rlhf.policy.engine.ContinuousBatcher;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+
+/**
+ * The served models by name. A swap loads the new version from the store (checksums
+ * verified), warms it up, then replaces the current one atomically; the old one keeps
+ * serving what it started and is closed once idle. A version that fails to load is refused
+ * (log line and metric) and the old one keeps serving.
+ */
+@io.quarkus.runtime.Startup
+@ApplicationScoped
+public class ModelRegistry {
+
+    private static final Logger LOG = Logger.getLogger(ModelRegistry.class);
+
+    private final PolicyConfig config;
+    private final MeterRegistry meters;
+    private final ModelStore store;
+    private final Map<String, ServedModel> current = new ConcurrentHashMap<>();
+
+    ModelRegistry(PolicyConfig config, MeterRegistry meters) {
+        this.config = config;
+        this.meters = meters;
+        this.store = new ModelStore(config.modelStore());
+        if (!List.of("cpu", "cuda").contains(config.provider())) {
+            throw new IllegalStateException("rlhf.policy.provider must be cpu or cuda, got '" + config.provider() + "'");
+        }
+        if (config.provider().equals("cuda")
+                && !ai.onnxruntime.OrtEnvironment.getAvailableProviders().contains(ai.onnxruntime.OrtProvider.CUDA)) {
+            throw new IllegalStateException("rlhf.policy.provider=cuda but this ONNX Runtime build has no CUDA execution"
+                    + " provider (available: " + ai.onnxruntime.OrtEnvironment.getAvailableProviders()
+                    + "); deploy the onnxruntime_gpu build with CUDA 12 libraries, or set rlhf.policy.provider=cpu");
+        }
+    }
+
+    void onStart(@Observes StartupEvent ignored) {
+        for (String name : config.models()) {
+            try {
+                Optional<Long> latest = store.latest(name).isPresent()
+                        ? Optional.of(store.latest(name).getAsLong()) : Optional.empty();
+                if (latest.isEmpty()) {
+                    LOG.warnf("no version of %s in the model store %s yet; it is served once one is announced", name,
+                            store.root().toAbsolutePath());
+                    continue;
+                }
+                swap(name, latest.get());
+            } catch (IOException e) {
+                LOG.errorf("cannot read the model store %s: %s", store.root().toAbsolutePath(), e.getMessage());
+            }
+        }
+    }
+
+    /** The version served as {@code name}: the current one for version 0. */
+    public Optional<ServedModel> get(String name, long version) {
+        ServedModel m = current.get(name);
+        if (m == null || (version != 0 && m.versionNumber() != version)) {
+            return Optional.empty();
+        }
+        return Optional.of(m);
+    }
+
+    public List<ServedModel> all() {
+        return List.copyOf(current.values());
+    }
+
+    /**
+     * Loads, verifies, warms up and serves {@code name} version {@code version}.
+     *
+     * @return whether the version is now served (false: refused, the old one still serves)
+     */
+    public synchronized boolean swap(String name, long version) {
+        ServedModel old = current.get(name);
+        if (old != null && old.versionNumber() == version) {
+            return true;
+        }
+        ServedModel loaded;
+        try {
+            loaded = load(name, version);
+            loaded.warmUp();
+        } catch (Exception | Error e) {
+            meters.counter("rlhf.policy.swaps", "model", name, "outcome", "refused").increment();
+            LOG.errorf("refused %s v%d: %s; %s", name, version, e.getMessage(),
+                    old == null ? "nothing is served under this name" : "v" + old.versionNumber() + " keeps serving");
+            return false;
+        }
+        current.put(name, loaded);
+        meters.counter("rlhf.policy.swaps", "model", name, "outcome", "swapped").increment();
+        LOG.infof("serving %s v%d (%s)%s", name, version, loaded.version().dir(),
+                old == null ? "" : ", replacing v" + old.versionNumber());
+        if (old != null) {
+            retire(old);
+        }
+        return true;
+    }
+
+    private ServedModel load(String name, long version) throws Exception {
+        StoredVersion v = store.load(name, version);
+        ModelConfig c = ModelConfig.read(v.file("config.json"));
+        OrtDecoder.Provider provider = config.provider().equals("cuda") ? OrtDecoder.Provider.CUDA : OrtDecoder.Provider.CPU;
+        Tokenizer tok = Tokenizer.load(v.file("tokenizer.json"));
+        OrtDecoder decoder = OrtDecoder.open(v.file("model.onnx"), c,
+                new OrtDecoder.Options(provider, 0, config.threads()));
+        ContinuousBatcher batcher = new ContinuousBatcher(decoder,
+                new ContinuousBatcher.Options(config.maxBatch(), config.maxQueue(), config.tokenBudget()),
+                name + "-v" + version);
+        return new ServedModel(v, c, tok, decoder, batcher, provider);
+    }
+
+    /** Closes {@code old} once its in-flight requests are done (at most 10 minutes). */
+    private static void retire(ServedModel old) {
+        Thread t = new Thread(() -> {
+            long deadline = System.currentTimeMillis() + 600_000;
+            while (!old.idle() && System.currentTimeMillis() < deadline) {
+                try {
+                    Thread.sleep(50);
+                } catch (InterruptedException e) {
+                    break;
+                }
+            }
+            old.close();
+        }, "retire-" + old.name() + "-v" + old.versionNumber());
+        t.setDaemon(true);
+        t.start();
+    }
+
+    @PreDestroy
+    void close() {
+        current.values().forEach(ServedModel::close);
+    }
+}
