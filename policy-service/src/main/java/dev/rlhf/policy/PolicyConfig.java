@@ -18,6 +18,14 @@ public interface PolicyConfig {
     @WithDefault("policy,reference")
     List<String> models();
 
+    /** Topic of model announcements (compacted, key = model name). */
+    @WithDefault("rlhf.models.v1")
+    String modelsTopic();
+
+    /** Topic each served generation is logged to as an Interaction. */
+    @WithDefault("rlhf.interactions.v1")
+    String interactionsTopic();
+
     /** ONNX Runtime execution provider: cpu or cuda (start-up fails when cuda is demanded and missing). */
     @WithDefault("cpu")
     String provider();

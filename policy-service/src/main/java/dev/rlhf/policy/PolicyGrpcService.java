@@ -53,16 +53,18 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
 
     private final ModelRegistry registry;
     private final PolicyConfig config;
+    private final InteractionLog interactions;
 
-    PolicyGrpcService(ModelRegistry registry, PolicyConfig config) {
+    PolicyGrpcService(ModelRegistry registry, PolicyConfig config, InteractionLog interactions) {
         this.registry = registry;
         this.config = config;
+        this.interactions = interactions;
     }
 
     /** A validated generation request. */
     private record Plan(dev.rlhf.policy.ServedModel model, int[] prompt, String promptText, int n,
             OrtDecoder.Sampling sampling, List<String> stops, SamplingParams effective,
-            java.util.concurrent.atomic.AtomicBoolean aborted) {
+            java.util.concurrent.atomic.AtomicBoolean aborted, GenerateRequest request, long startNanos) {
     }
 
     @Override
@@ -93,8 +95,8 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
         };
         for (int i = 0; i < plan.n(); i++) {
             int index = i;
-            samples[i] = GeneratedSample.newBuilder().setSampleIndex(i).setInteractionId(UUID.randomUUID().toString());
-            submit(plan, i, new Sample(plan, ctx) {
+            samples[i] = GeneratedSample.newBuilder().setSampleIndex(i);
+            submit(plan, i, new Sample(plan, ctx, i) {
                 @Override
                 void onToken(int token, float logprob) {
                     samples[index].addTokenIds(token).addLogprobs(logprob);
@@ -102,7 +104,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
 
                 @Override
                 void onEnd(FinishReason reason, String text, Throwable error) {
-                    samples[index].setFinishReason(reason).setText(text);
+                    samples[index].setFinishReason(reason).setText(text).setInteractionId(interactionId);
                     if (plan.aborted().get()) {
                         return;
                     }
@@ -132,8 +134,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
         Context ctx = Context.current();
         for (int i = 0; i < plan.n(); i++) {
             int index = i;
-            String interaction = UUID.randomUUID().toString();
-            submit(plan, i, new Sample(plan, ctx) {
+            submit(plan, i, new Sample(plan, ctx, i) {
                 @Override
                 boolean clientGone() {
                     return call.isCancelled();
@@ -163,7 +164,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
                             return;
                         }
                         call.onNext(GenerateStreamChunk.newBuilder().setSampleIndex(index).setFinishReason(reason)
-                                .setModel(ref(plan.model())).setInteractionId(interaction)
+                                .setModel(ref(plan.model())).setInteractionId(interactionId)
                                 .setPromptTokenCount(plan.prompt().length).setRequestId(request.getRequestId()).build());
                         if (open.decrementAndGet() == 0) {
                             call.onCompleted();
@@ -260,12 +261,16 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
     private abstract class Sample implements ContinuousBatcher.Sink {
         final Plan plan;
         final Context ctx;
+        final int index;
+        final String interactionId = UUID.randomUUID().toString();
         final List<Integer> ids = new ArrayList<>();
+        final List<Float> logprobs = new ArrayList<>();
         volatile boolean stoppedByString;
 
-        Sample(Plan plan, Context ctx) {
+        Sample(Plan plan, Context ctx, int index) {
             this.plan = plan;
             this.ctx = ctx;
+            this.index = index;
         }
 
         abstract void onToken(int token, float logprob);
@@ -279,6 +284,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
         @Override
         public void token(int token, float logprob) {
             ids.add(token);
+            logprobs.add(logprob);
             onToken(token, logprob);
             if (!plan.stops().isEmpty()) {
                 String text = text(false);
@@ -290,12 +296,33 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
         public void finished(OrtDecoder.Finish finish) {
             FinishReason reason = stoppedByString || finish == OrtDecoder.Finish.STOP ? FinishReason.FINISH_REASON_STOP
                     : ctx.isCancelled() || clientGone() ? FinishReason.FINISH_REASON_CANCELLED : FinishReason.FINISH_REASON_LENGTH;
-            onEnd(reason, text(true), null);
+            String text = text(true);
+            logInteraction(reason, text);
+            onEnd(reason, text, null);
         }
 
         @Override
         public void failed(Throwable error) {
-            onEnd(FinishReason.FINISH_REASON_ERROR, text(true), error);
+            String text = text(true);
+            logInteraction(FinishReason.FINISH_REASON_ERROR, text);
+            onEnd(FinishReason.FINISH_REASON_ERROR, text, error);
+        }
+
+        private void logInteraction(FinishReason reason, String text) {
+            GenerateRequest r = plan.request();
+            if (r.getSkipInteractionLog() || plan.aborted().get()) {
+                return;
+            }
+            java.time.Instant now = java.time.Instant.now();
+            interactions.log(dev.rlhf.proto.v1.Interaction.newBuilder().setInteractionId(interactionId)
+                    .setRequestId(r.getRequestId()).setModel(ref(plan.model())).setPrompt(plan.promptText())
+                    .setPromptHash(InteractionLog.promptHash(plan.promptText()))
+                    .addAllPromptTokenIds(Arrays.stream(plan.prompt()).boxed().toList()).setResponse(text)
+                    .addAllResponseTokenIds(ids).addAllResponseLogprobs(logprobs).setFinishReason(reason)
+                    .setSampling(plan.effective()).setSampleIndex(index).setUserId(r.getUserId()).setAppId(r.getAppId())
+                    .setCreatedAt(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
+                    .setTotalLatency(com.google.protobuf.util.Durations.fromNanos(System.nanoTime() - plan.startNanos()))
+                    .build());
         }
 
         @Override
@@ -400,7 +427,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
             throw overloaded("the decode queue of " + m.name() + " is full (" + m.batcher().queueDepth() + " waiting)");
         }
         return new Plan(m, prompt, r.getPromptText(), n, sampling, sp.getStopList(), effective,
-                new java.util.concurrent.atomic.AtomicBoolean());
+                new java.util.concurrent.atomic.AtomicBoolean(), r, System.nanoTime());
     }
 
     private dev.rlhf.policy.ServedModel model(ModelRef ref) {

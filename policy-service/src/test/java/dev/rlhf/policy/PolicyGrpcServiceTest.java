@@ -42,6 +42,7 @@ import io.quarkus.test.junit.QuarkusTest;
 /** PolicyService over a real gRPC channel, serving a small model made by the model core. */
 @QuarkusTest
 @QuarkusTestResource(TinyModelStore.class)
+@QuarkusTestResource(value = dev.rlhf.testkit.KafkaBrokerResource.class, restrictToAnnotatedClass = false)
 class PolicyGrpcServiceTest {
 
     @GrpcClient("policy")
@@ -59,7 +60,7 @@ class PolicyGrpcServiceTest {
     @Test
     void greedyOutputEqualsADirectRunOfTheModelCore() throws Exception {
         GenerateResponse r = stub.generate(request(SamplingParams.newBuilder().setMaxNewTokens(12)).build());
-        StoredVersion v = new ModelStore(TinyModelStore.root).load("policy", 1);
+        StoredVersion v = new ModelStore(TinyModelStore.root).load("policy", r.getModel().getVersion());
         try (Tokenizer tok = Tokenizer.load(v.file("tokenizer.json"));
                 OrtDecoder d = OrtDecoder.open(v.file("model.onnx"), ModelConfig.read(v.file("config.json")),
                         OrtDecoder.Options.cpu(1))) {
@@ -68,7 +69,7 @@ class PolicyGrpcServiceTest {
             assertArrayEquals(direct.tokens(), r.getSamples(0).getTokenIdsList().stream().mapToInt(Integer::intValue).toArray());
             assertEquals(prompt.length, r.getPromptTokenCount());
         }
-        assertEquals(ModelRef.newBuilder().setName("policy").setVersion(1).build(), r.getModel());
+        assertEquals("policy", r.getModel().getName());
         assertTrue(!r.getSamples(0).getInteractionId().isEmpty());
     }
 
@@ -105,7 +106,7 @@ class PolicyGrpcServiceTest {
             streamed.addAll(c.getTokenIdsList());
             if (c.getFinishReason() != FinishReason.FINISH_REASON_UNSPECIFIED) {
                 finish = c.getFinishReason();
-                assertEquals(1, c.getModel().getVersion());
+                assertTrue(c.getModel().getVersion() >= 1);
                 assertTrue(!c.getInteractionId().isEmpty());
             }
         }
@@ -183,5 +184,99 @@ class PolicyGrpcServiceTest {
                 .generate(request(SamplingParams.newBuilder().setMaxNewTokens(3)).build());
         assertEquals(3, r.getSamples(0).getTokenIdsCount());
         given().get("/q/health/ready").then().statusCode(200);
+    }
+
+    @Test
+    void servedGenerationsAreLoggedAsInteractions() throws Exception {
+        String requestId = "req-" + java.util.UUID.randomUUID();
+        GenerateResponse r = stub.generate(request(SamplingParams.newBuilder().setMaxNewTokens(5).setN(2))
+                .setRequestId(requestId).setUserId("u-9").build());
+        stub.generate(request(SamplingParams.newBuilder().setMaxNewTokens(5)).setRequestId(requestId + "-skip")
+                .setSkipInteractionLog(true).build());
+        String bootstrap = dev.rlhf.testkit.KafkaTestBroker.shared().bootstrapServers();
+        List<dev.rlhf.proto.v1.Interaction> logged = List.of();
+        for (int attempt = 0; attempt < 50 && logged.size() < 2; attempt++) {
+            logged = dev.rlhf.testkit.TopicReader.readAll(bootstrap, "rlhf.interactions.v1").stream()
+                    .map(rec -> parse(rec.value())).filter(i -> i.getRequestId().startsWith(requestId)).toList();
+            Thread.sleep(100);
+        }
+        assertEquals(2, logged.size(), "two samples logged, the skipped request not at all");
+        for (var sample : r.getSamplesList()) {
+            var i = logged.stream().filter(x -> x.getInteractionId().equals(sample.getInteractionId())).findFirst()
+                    .orElseThrow();
+            assertEquals(sample.getTokenIdsList(), i.getResponseTokenIdsList());
+            assertEquals(PROMPT, i.getPrompt());
+            assertEquals("u-9", i.getUserId());
+            assertEquals(r.getModel(), i.getModel());
+        }
+    }
+
+    private static dev.rlhf.proto.v1.Interaction parse(byte[] b) {
+        try {
+            return dev.rlhf.proto.v1.Interaction.parseFrom(b);
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
+    void hotSwapOnARealAnnounceWhileRequestsRunFailsNothing() throws Exception {
+        long before = stub.listModels(ListModelsRequest.getDefaultInstance()).getModelsList().stream()
+                .filter(m -> m.getModel().getName().equals("policy")).findFirst().orElseThrow().getModel().getVersion();
+        // load: requests keep running through the swap
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.Set<Long> versionsSeen = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+        List<Thread> clients = new ArrayList<>();
+        for (int c = 0; c < 3; c++) {
+            Thread t = new Thread(() -> {
+                while (!stop.get()) {
+                    try {
+                        versionsSeen.add(stub.generate(request(SamplingParams.newBuilder().setMaxNewTokens(8)).build())
+                                .getModel().getVersion());
+                    } catch (Throwable e) {
+                        failures.add(e);
+                    }
+                }
+            });
+            t.start();
+            clients.add(t);
+        }
+        // a new version in the store, announced on the real broker
+        TinyModelStore.write(TinyModelStore.root, 42, "policy");
+        long next = new ModelStore(TinyModelStore.root).latest("policy").getAsLong();
+        announce("policy", next);
+        long deadline = System.currentTimeMillis() + 20_000;
+        long served = before;
+        while (served != next && System.currentTimeMillis() < deadline) {
+            Thread.sleep(50);
+            served = stub.listModels(ListModelsRequest.getDefaultInstance()).getModelsList().stream()
+                    .filter(m -> m.getModel().getName().equals("policy")).findFirst().orElseThrow().getModel().getVersion();
+        }
+        Thread.sleep(300);
+        stop.set(true);
+        for (Thread t : clients) {
+            t.join(10_000);
+        }
+        assertEquals(next, served, "the announced version is served");
+        assertEquals(List.of(), failures, "no request failed during the swap");
+        assertTrue(versionsSeen.contains(next), "responses name the version that answered: " + versionsSeen);
+
+        // a bad announcement (no such version) is refused; the new version keeps serving
+        announce("policy", next + 50);
+        Thread.sleep(1500);
+        assertEquals(next, stub.generate(request(SamplingParams.newBuilder().setMaxNewTokens(2)).build())
+                .getModel().getVersion());
+        String metrics = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        assertTrue(metrics.contains("rlhf_policy_swaps_total{model=\"policy\",outcome=\"refused\"}"), metrics);
+    }
+
+    private static void announce(String name, long version) throws Exception {
+        try (var producer = dev.rlhf.kafka.support.ReliableProducers.create(
+                dev.rlhf.testkit.KafkaTestBroker.shared().bootstrapServers(), "announcer", java.time.Duration.ofSeconds(10))) {
+            producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>("rlhf.models.v1", name,
+                    dev.rlhf.proto.v1.ModelVersion.newBuilder().setName(name).setVersion(version)
+                            .setKind(dev.rlhf.proto.v1.ModelKind.MODEL_KIND_POLICY).build().toByteArray())).get();
+        }
     }
 }
