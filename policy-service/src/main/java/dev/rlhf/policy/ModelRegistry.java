@@ -103,6 +103,7 @@ public class ModelRegistry {
             return false;
         }
         current.put(name, loaded);
+        registerGauges(loaded);
         meters.counter("rlhf.policy.swaps", "model", name, "outcome", "swapped").increment();
         LOG.infof("serving %s v%d (%s)%s", name, version, loaded.version().dir(),
                 old == null ? "" : ", replacing v" + old.versionNumber());
@@ -125,8 +126,18 @@ public class ModelRegistry {
         return new ServedModel(v, c, tok, decoder, batcher, provider);
     }
 
+    private void registerGauges(ServedModel m) {
+        var tags = io.micrometer.core.instrument.Tags.of("model", m.name(), "version", Long.toString(m.versionNumber()));
+        m.gauges().add(io.micrometer.core.instrument.Gauge.builder("rlhf.policy.batch.occupancy", m,
+                s -> s.batcher().batchSize()).tags(tags).description("Rows decoding now").register(meters));
+        m.gauges().add(io.micrometer.core.instrument.Gauge.builder("rlhf.policy.queue.depth", m,
+                s -> s.batcher().queueDepth()).tags(tags).description("Requests waiting to join the batch")
+                .register(meters));
+    }
+
     /** Closes {@code old} once its in-flight requests are done (at most 10 minutes). */
-    private static void retire(ServedModel old) {
+    private void retire(ServedModel old) {
+        old.gauges().forEach(meters::remove);
         Thread t = new Thread(() -> {
             long deadline = System.currentTimeMillis() + 600_000;
             while (!old.idle() && System.currentTimeMillis() < deadline) {

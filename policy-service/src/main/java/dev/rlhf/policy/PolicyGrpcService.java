@@ -54,11 +54,31 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
     private final ModelRegistry registry;
     private final PolicyConfig config;
     private final InteractionLog interactions;
+    private final io.micrometer.core.instrument.MeterRegistry meters;
 
-    PolicyGrpcService(ModelRegistry registry, PolicyConfig config, InteractionLog interactions) {
+    PolicyGrpcService(ModelRegistry registry, PolicyConfig config, InteractionLog interactions,
+            io.micrometer.core.instrument.MeterRegistry meters) {
         this.registry = registry;
         this.config = config;
         this.interactions = interactions;
+        this.meters = meters;
+    }
+
+    /** Per-token metrics of one sample, tagged by model and version. */
+    private void tokenMetrics(Plan plan, Sample s, long now) {
+        var m = plan.model();
+        String version = Long.toString(m.versionNumber());
+        meters.counter("rlhf.policy.output.tokens", "model", m.name(), "version", version).increment();
+        if (s.lastTokenNanos == 0) {
+            io.micrometer.core.instrument.Timer.builder("rlhf.policy.time.to.first.token").tags("model", m.name(),
+                    "version", version).publishPercentileHistogram().register(meters)
+                    .record(now - plan.startNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+        } else {
+            io.micrometer.core.instrument.Timer.builder("rlhf.policy.inter.token.latency").tags("model", m.name(),
+                    "version", version).publishPercentileHistogram().register(meters)
+                    .record(now - s.lastTokenNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
+        }
+        s.lastTokenNanos = now;
     }
 
     /** A validated generation request. */
@@ -266,6 +286,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
         final List<Integer> ids = new ArrayList<>();
         final List<Float> logprobs = new ArrayList<>();
         volatile boolean stoppedByString;
+        long lastTokenNanos;
 
         Sample(Plan plan, Context ctx, int index) {
             this.plan = plan;
@@ -283,6 +304,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
 
         @Override
         public void token(int token, float logprob) {
+            tokenMetrics(plan, this, System.nanoTime());
             ids.add(token);
             logprobs.add(logprob);
             onToken(token, logprob);

@@ -23,6 +23,7 @@ public final class ServedModel implements AutoCloseable {
     private final ContinuousBatcher batcher;
     private final Instant loadedSince = Instant.now();
     private final OrtDecoder.Provider provider;
+    private final List<io.micrometer.core.instrument.Meter> gauges = new java.util.ArrayList<>();
 
     ServedModel(StoredVersion version, ModelConfig config, Tokenizer tokenizer, OrtDecoder decoder,
             ContinuousBatcher batcher, OrtDecoder.Provider provider) {
@@ -68,6 +69,11 @@ public final class ServedModel implements AutoCloseable {
 
     public OrtDecoder.Provider provider() {
         return provider;
+    }
+
+    /** This version's gauges, removed when it retires. */
+    List<io.micrometer.core.instrument.Meter> gauges() {
+        return gauges;
     }
 
     /** Whether nothing is queued or decoding on this version. */

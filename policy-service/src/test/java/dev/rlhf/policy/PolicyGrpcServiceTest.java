@@ -269,6 +269,11 @@ class PolicyGrpcServiceTest {
                 .getModel().getVersion());
         String metrics = given().get("/q/metrics").then().statusCode(200).extract().asString();
         assertTrue(metrics.contains("rlhf_policy_swaps_total{model=\"policy\",outcome=\"refused\"}"), metrics);
+        assertTrue(metrics.contains("rlhf_policy_output_tokens_total{model=\"policy\",version=\"" + next + "\"}"), metrics);
+        assertTrue(metrics.contains("rlhf_policy_time_to_first_token_seconds_bucket"), metrics);
+        assertTrue(metrics.contains("rlhf_policy_batch_occupancy{model=\"policy\",version=\"" + next + "\"}"), metrics);
+        assertTrue(!metrics.contains("rlhf_policy_queue_depth{model=\"policy\",version=\"" + before + "\"}")
+                || before == next, "the retired version's gauges are gone");
     }
 
     private static void announce(String name, long version) throws Exception {
