@@ -97,6 +97,7 @@ public final class ContinuousBatcher implements AutoCloseable {
     private final BlockingQueue<Row> queue;
     private final Thread thread;
     private final AtomicInteger running = new AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicLong prefills = new java.util.concurrent.atomic.AtomicLong();
     private volatile boolean closing;
 
     // owned by the batcher thread
@@ -137,6 +138,11 @@ public final class ContinuousBatcher implements AutoCloseable {
     /** Requests waiting to join the batch. */
     public int queueDepth() {
         return queue.size();
+    }
+
+    /** Prefill rows run so far (distinct prompts admitted together share one). */
+    public long prefills() {
+        return prefills.get();
     }
 
     /** Rows decoding now. */
@@ -191,13 +197,28 @@ public final class ContinuousBatcher implements AutoCloseable {
         if (joining.isEmpty()) {
             return;
         }
-        // prefill the newcomers together; each gets its first token from the last logits
-        List<int[]> prompts = joining.stream().map(r -> r.prompt).toList();
-        int width = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
-        long[][] ids = new long[joining.size()][width];
-        long[][] mask = new long[joining.size()][width];
-        long[][] pos = new long[joining.size()][width];
+        // prefill the newcomers together, each distinct prompt once (n samples of one request
+        // pass the same array: they share the prefill, then sample their own first tokens)
+        List<int[]> prompts = new ArrayList<>();
+        int[] source = new int[joining.size()];
         for (int r = 0; r < joining.size(); r++) {
+            int found = -1;
+            for (int u = 0; u < prompts.size(); u++) {
+                if (prompts.get(u) == joining.get(r).prompt) {
+                    found = u;
+                }
+            }
+            if (found < 0) {
+                prompts.add(joining.get(r).prompt);
+                found = prompts.size() - 1;
+            }
+            source[r] = found;
+        }
+        int width = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
+        long[][] ids = new long[prompts.size()][width];
+        long[][] mask = new long[prompts.size()][width];
+        long[][] pos = new long[prompts.size()][width];
+        for (int r = 0; r < prompts.size(); r++) {
             int[] p = prompts.get(r);
             int offset = width - p.length;
             for (int i = 0; i < p.length; i++) {
@@ -207,13 +228,14 @@ public final class ContinuousBatcher implements AutoCloseable {
             }
         }
         Forward prefill = decoder.forward(ids, mask, pos, (Forward) null);
+        prefills.addAndGet(prompts.size());
         try {
             float[][] last = prefill.lastLogits();
             for (int r = 0; r < joining.size(); r++) {
                 Row row = joining.get(r);
                 row.valid = row.prompt.length;
                 row.nextPosition = row.prompt.length;
-                emit(row, last[r]);
+                emit(row, last[source[r]]);
             }
             // gather the survivors and the newcomers into one cache
             List<RowRef> refs = new ArrayList<>();
@@ -228,7 +250,7 @@ public final class ContinuousBatcher implements AutoCloseable {
             Cache fresh = prefill.cache();
             for (int r = 0; r < joining.size(); r++) {
                 if (!joining.get(r).done) {
-                    refs.add(new RowRef(fresh, r, joining.get(r).valid));
+                    refs.add(new RowRef(fresh, source[r], joining.get(r).valid));
                     order.add(joining.get(r));
                 }
             }

@@ -166,4 +166,37 @@ class ContinuousBatcherTest {
                     () -> batcher.submit(prompt(250, 9), OrtDecoder.Sampling.greedy(10), new Collector(-1)));
         }
     }
+
+    @Test
+    void samplesOfOnePromptShareOnePrefillAndDifferOnlyByTheirSeeds() throws Exception {
+        try (OrtDecoder d = decoder();
+                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(8, 8, 10_000), "t")) {
+            int[] prompt = prompt(7, 5);
+            // keep the batcher busy so that the three samples are admitted together
+            Collector busy = new Collector(-1);
+            batcher.submit(prompt(3, 6), OrtDecoder.Sampling.greedy(30), busy);
+            Thread.sleep(20);
+            long before = batcher.prefills();
+            List<Collector> samples = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                Collector c = new Collector(-1);
+                samples.add(c);
+                batcher.submit(prompt, new OrtDecoder.Sampling(12, 1f, 0, 1f, 100 + i, java.util.Set.of()), c);
+            }
+            for (Collector c : samples) {
+                c.done.get(30, TimeUnit.SECONDS);
+            }
+            busy.done.get(30, TimeUnit.SECONDS);
+            assertEquals(1, batcher.prefills() - before, "one prefill for the three samples");
+            // each sample equals a solo run with its own seed
+            for (int i = 0; i < 3; i++) {
+                try (ContinuousBatcher solo = new ContinuousBatcher(d, new ContinuousBatcher.Options(1, 1, 10_000), "s")) {
+                    Collector alone = new Collector(-1);
+                    solo.submit(prompt, new OrtDecoder.Sampling(12, 1f, 0, 1f, 100 + i, java.util.Set.of()), alone);
+                    alone.done.get(30, TimeUnit.SECONDS);
+                    assertArrayEquals(alone.ids(), samples.get(i).ids(), "sample " + i);
+                }
+            }
+        }
+    }
 }
