@@ -81,7 +81,7 @@ public final class GatewayBench {
 
         String event = eventJson(opt.get("text-chars"));
         int recordSize = storedRecordSize(opt.get("text-chars"));
-        int port = freePort();
+        int port = BenchSupport.freePort();
         String compression = opt.get("lz4") == 1 ? "lz4" : "none";
         Process gateway = startGateway(root, port, bootstrap, gatewayTopic, opt.get("linger-ms"), compression);
         try {
@@ -167,43 +167,13 @@ public final class GatewayBench {
 
     private static Process startGateway(Path root, int port, String bootstrap, String topic, int lingerMs,
             String compression) throws Exception {
-        Path jar = root.resolve("feedback-gateway/target/quarkus-app/quarkus-run.jar");
-        if (!Files.exists(jar)) {
-            throw new IllegalStateException(jar + " is missing; build with ./mvnw -DskipTests package");
-        }
-        Path log = root.resolve(".rlhf/logs/bench-gateway.log");
-        Files.createDirectories(log.getParent());
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(KEY.getBytes(StandardCharsets.UTF_8)));
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx512m"));
-        // e.g. a profiler: RLHF_BENCH_GATEWAY_OPTS=-XX:StartFlightRecording=filename=/tmp/gateway.jfr
-        String extra = System.getenv("RLHF_BENCH_GATEWAY_OPTS");
-        if (extra != null && !extra.isBlank()) {
-            cmd.addAll(List.of(extra.trim().split("\\s+")));
-        }
-        cmd.addAll(List.of("-Dquarkus.http.port=" + port, "-Dkafka.bootstrap.servers=" + bootstrap, "-Drlhf.gateway.topic=" + topic,
-                "-Drlhf.gateway.bench.noop-enabled=true", "-Drlhf.gateway.linger=" + lingerMs + "ms",
-                "-Drlhf.gateway.compression=" + compression, "-Drlhf.gateway.auth.keys=bench:" + hash + ":feedback.write",
-                "-Dquarkus.log.level=WARN", "-jar", jar.toString()));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        long deadline = System.currentTimeMillis() + 60_000;
-        while (System.currentTimeMillis() < deadline) {
-            if (!p.isAlive()) {
-                throw new IllegalStateException("the gateway exited; see " + log);
-            }
-            try (Socket s = new Socket("127.0.0.1", port)) {
-                Response r = exchange(s.getOutputStream(), new BufferedInputStream(s.getInputStream()),
-                        ("GET /q/health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-                if (r.status == 200) {
-                    return p;
-                }
-            } catch (IOException notYet) {
-                // not listening yet
-            }
-            Thread.sleep(200);
-        }
-        p.destroyForcibly();
-        throw new IllegalStateException("the gateway was not ready in 60 s; see " + log);
+        return BenchSupport.startJar(root.resolve("feedback-gateway/target/quarkus-app/quarkus-run.jar"),
+                root.resolve(".rlhf/logs/bench-gateway.log"), port, List.of("-Xmx512m",
+                        "-Dkafka.bootstrap.servers=" + bootstrap, "-Drlhf.gateway.topic=" + topic,
+                        "-Drlhf.gateway.bench.noop-enabled=true", "-Drlhf.gateway.linger=" + lingerMs + "ms",
+                        "-Drlhf.gateway.compression=" + compression,
+                        "-Drlhf.gateway.auth.keys=bench:" + hash + ":feedback.write"));
     }
 
     private static byte[] request(int port, String path, String body) {
@@ -432,9 +402,4 @@ public final class GatewayBench {
         return p;
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
-    }
 }

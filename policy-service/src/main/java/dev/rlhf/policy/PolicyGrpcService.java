@@ -193,7 +193,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
                 }
 
                 private String tokenText(int token) {
-                    return plan.model().tokenizer().decode(new int[] {token});
+                    return decode(plan.model(), List.of(token));
                 }
             }, out);
         }
@@ -360,7 +360,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
             if (!body.isEmpty() && enders.contains(body.get(body.size() - 1))) {
                 body.remove(body.size() - 1);
             }
-            String text = plan.model().tokenizer().decode(body.stream().mapToInt(Integer::intValue).toArray());
+            String text = decode(plan.model(), body);
             if (cut) {
                 for (String stop : plan.stops()) {
                     int at = text.indexOf(stop);
@@ -469,6 +469,25 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
             }
         }
         return ids.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /**
+     * Text of token ids; ids the tokenizer does not have (a model vocabulary padded beyond
+     * the tokenizer, as many checkpoints are) become U+FFFD instead of failing the call.
+     */
+    private static String decode(dev.rlhf.policy.ServedModel m, List<Integer> ids) {
+        int known = m.tokenizer().vocabSize();
+        StringBuilder out = new StringBuilder();
+        List<Integer> run = new ArrayList<>();
+        for (int id : ids) {
+            if (id < known) {
+                run.add(id);
+            } else {
+                out.append(m.tokenizer().decode(run.stream().mapToInt(Integer::intValue).toArray())).append('\uFFFD');
+                run.clear();
+            }
+        }
+        return out.append(m.tokenizer().decode(run.stream().mapToInt(Integer::intValue).toArray())).toString();
     }
 
     private static StatusRuntimeException invalid(String message) {

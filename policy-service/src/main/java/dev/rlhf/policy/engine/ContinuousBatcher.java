@@ -329,13 +329,27 @@ public final class ContinuousBatcher implements AutoCloseable {
         Sampler.Choice c = Sampler.pick(logits, s.temperature(), s.topK(), s.topP(), row.rng);
         row.lastToken = c.token();
         row.produced++;
-        row.sink.token(c.token(), c.logprob());
-        if (row.stops.contains(c.token())) {
+        try {
+            row.sink.token(c.token(), c.logprob());
+            if (row.stops.contains(c.token())) {
+                row.done = true;
+                row.sink.finished(OrtDecoder.Finish.STOP);
+            } else if (row.produced >= s.maxNewTokens()) {
+                row.done = true;
+                row.sink.finished(OrtDecoder.Finish.LENGTH);
+            }
+        } catch (RuntimeException e) {
+            // a failing sink ends its own row only, never the batch
             row.done = true;
-            row.sink.finished(OrtDecoder.Finish.STOP);
-        } else if (row.produced >= s.maxNewTokens()) {
-            row.done = true;
-            row.sink.finished(OrtDecoder.Finish.LENGTH);
+            notifyFailed(row, e);
+        }
+    }
+
+    private static void notifyFailed(Row row, Throwable e) {
+        try {
+            row.sink.failed(e);
+        } catch (RuntimeException ignored) {
+            // the sink is broken; nothing more to tell it
         }
     }
 
@@ -361,13 +375,18 @@ public final class ContinuousBatcher implements AutoCloseable {
         for (Row r : rows) {
             if (!r.done) {
                 r.done = true;
-                r.sink.failed(e);
+                notifyFailed(r, e);
             }
         }
-        replaceCache(null, List.of());
+        try {
+            replaceCache(null, List.of());
+        } catch (RuntimeException closing) {
+            rows.clear();
+            running.set(0);
+        }
         Row queued;
         while ((queued = queue.poll()) != null) {
-            queued.sink.failed(e);
+            notifyFailed(queued, e);
         }
     }
 

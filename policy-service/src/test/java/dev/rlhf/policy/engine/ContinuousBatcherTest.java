@@ -199,4 +199,28 @@ class ContinuousBatcherTest {
             }
         }
     }
+
+    @Test
+    void aFailingSinkEndsOnlyItsOwnRow() throws Exception {
+        try (OrtDecoder d = decoder();
+                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(4, 4, 10_000), "t")) {
+            Collector healthy = new Collector(-1);
+            Collector broken = new Collector(-1) {
+                @Override
+                public void token(int token, float logprob) {
+                    super.token(token, logprob);
+                    if (tokens.size() == 2) {
+                        throw new IllegalStateException("client code failed");
+                    }
+                }
+            };
+            batcher.submit(prompt(5, 1), OrtDecoder.Sampling.greedy(20), healthy);
+            batcher.submit(prompt(4, 2), OrtDecoder.Sampling.greedy(20), broken);
+            var e = assertThrows(java.util.concurrent.ExecutionException.class, () -> broken.done.get(30, TimeUnit.SECONDS));
+            assertTrue(e.getCause() instanceof IllegalStateException);
+            assertEquals(OrtDecoder.Finish.LENGTH, healthy.done.get(30, TimeUnit.SECONDS));
+            assertArrayEquals(d.generate(List.of(prompt(5, 1)), OrtDecoder.Sampling.greedy(20)).get(0).tokens(),
+                    healthy.ids());
+        }
+    }
 }

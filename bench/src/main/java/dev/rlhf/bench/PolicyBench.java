@@ -1,0 +1,269 @@
+package dev.rlhf.bench;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
+import dev.rlhf.kafka.support.ReliableProducers;
+import dev.rlhf.model.LlamaWeights;
+import dev.rlhf.model.ModelConfig;
+import dev.rlhf.model.ModelKind;
+import dev.rlhf.model.ModelStore;
+import dev.rlhf.model.SafeTensors;
+import dev.rlhf.model.Tensor;
+import dev.rlhf.model.onnx.DecoderGraph;
+import dev.rlhf.model.onnx.OnnxExport;
+import dev.rlhf.model.text.DefaultTokenizer;
+import dev.rlhf.proto.v1.GenerateRequest;
+import dev.rlhf.proto.v1.GenerateStreamChunk;
+import dev.rlhf.proto.v1.ModelVersion;
+import dev.rlhf.proto.v1.PolicyServiceGrpc;
+import dev.rlhf.proto.v1.SamplingParams;
+import dev.rlhf.proto.v1.TokenSequence;
+import dev.rlhf.testkit.KafkaTestBroker;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.NettyChannelBuilder;
+
+/**
+ * {@code bin/rlhf bench policy}: the packaged policy-service on a ~32M-parameter model, driven
+ * over real gRPC by 1, 8 and 32 concurrent streaming clients. Prints output tokens/s and
+ * time to first token (p50/p99) per concurrency; the ratio of 32 clients to 1 (the same
+ * requests one after another); the ratio to a compute roofline (2·N FLOP per token ÷ the
+ * fp32 MatMul peak of ONNX Runtime measured in this run); and a hot swap under load: time
+ * from announce to the first response of the new version, and failed requests.
+ */
+public final class PolicyBench {
+
+    private static final int PROMPT = 16;
+
+    public static void main(String[] args) throws Exception {
+        int seconds = Integer.getInteger("seconds", 12);
+        int maxNew = Integer.getInteger("tokens", 32);
+        Path root = Path.of(System.getProperty("rlhf.root", "."));
+        KafkaTestBroker broker = KafkaTestBroker.shared();
+        Path store = Files.createTempDirectory("policy-bench-store");
+        // vocabulary = the byte-level tokenizer's (262 tokens + merges), so that every id decodes
+        Path tok = Files.createTempDirectory("policy-bench-tok").resolve("tokenizer.json");
+        DefaultTokenizer.write(tok, List.of("benchmark"), 300);
+        int vocab;
+        try (dev.rlhf.model.text.Tokenizer t = dev.rlhf.model.text.Tokenizer.load(tok)) {
+            vocab = t.vocabSize();
+        }
+        ModelConfig c = new ModelConfig(vocab, 512, 1536, 8, 8, 4, 1e-5, 10000, 512, false, 1, List.of(2), 0, "llama");
+        long n = writeVersion(store, c, 1);
+        int port = BenchSupport.freePort();
+        Process service = BenchSupport.startJar(root.resolve("policy-service/target/quarkus-app/quarkus-run.jar"),
+                root.resolve(".rlhf/logs/bench-policy.log"), port, List.of("-Xmx2g",
+                        "-Dkafka.bootstrap.servers=" + broker.bootstrapServers(), "-Drlhf.policy.model-store=" + store,
+                        "-Drlhf.policy.models=policy", "-Drlhf.policy.max-batch=32", "-Drlhf.policy.max-queue=64",
+                        "-Drlhf.policy.threads=" + Runtime.getRuntime().availableProcessors()));
+        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+        try {
+            double peak = ortMatMulPeak();
+            System.out.printf("policy bench: %.1fM parameters, prompt %d tokens, %d new tokens per request, %d s per"
+                    + " phase, ONNX Runtime fp32 MatMul peak %.1f GFLOP/s%n", n / 1e6, PROMPT, maxNew, seconds, peak);
+            load(channel, 4, maxNew, 3, null); // warmup
+            Map<Integer, Phase> phases = new LinkedHashMap<>();
+            for (int concurrency : new int[] {1, 8, 32}) {
+                phases.put(concurrency, load(channel, concurrency, maxNew, seconds, null));
+            }
+            // swap under load: a new version is stored and announced while 32 clients run
+            Swap swap = new Swap(store, c, broker.bootstrapServers());
+            Phase underSwap = load(channel, 32, maxNew, seconds, swap);
+
+            System.out.println();
+            System.out.println("| clients | output tokens/s | TTFT p50 | TTFT p99 | vs 1 client | vs compute roofline | failed |");
+            System.out.println("|---|---|---|---|---|---|---|");
+            double one = phases.get(1).tokensPerSecond();
+            for (var e : phases.entrySet()) {
+                Phase p = e.getValue();
+                System.out.printf("| %d | %,.0f | %.1f ms | %.1f ms | %.2f× | %.2f | %d |%n", e.getKey(), p.tokensPerSecond(),
+                        p.ttft(50), p.ttft(99), p.tokensPerSecond() / one, p.tokensPerSecond() * 2.0 * n / (peak * 1e9),
+                        p.failed);
+            }
+            System.out.printf("%nswap under load (32 clients): announce → first response from v2 in %s; %d requests"
+                    + " failed of %d; target ≤ 2 s and 0%n", swap.firstNewResponseNanos.get() == 0 ? "never"
+                            : String.format("%.0f ms", (swap.firstNewResponseNanos.get() - swap.announcedNanos) / 1e6),
+                    underSwap.failed, underSwap.requests);
+        } finally {
+            channel.shutdownNow();
+            service.destroy();
+            service.waitFor(20, TimeUnit.SECONDS);
+        }
+    }
+
+    /** One measured phase. */
+    private static final class Phase {
+        final ConcurrentLinkedQueue<Long> ttft = new ConcurrentLinkedQueue<>();
+        final AtomicLong tokens = new AtomicLong();
+        long failed;
+        long requests;
+        double seconds;
+
+        double tokensPerSecond() {
+            return tokens.get() / seconds;
+        }
+
+        double ttft(int percentile) {
+            long[] sorted = ttft.stream().mapToLong(Long::longValue).sorted().toArray();
+            if (sorted.length == 0) {
+                return Double.NaN;
+            }
+            return sorted[Math.min(sorted.length - 1, (int) Math.ceil(percentile / 100.0 * sorted.length) - 1)] / 1e6;
+        }
+    }
+
+    /** {@code concurrency} clients streaming back-to-back generations for {@code seconds}. */
+    private static Phase load(ManagedChannel channel, int concurrency, int maxNew, int seconds, Swap swap)
+            throws Exception {
+        Phase phase = new Phase();
+        AtomicLong failed = new AtomicLong();
+        AtomicLong requests = new AtomicLong();
+        AtomicBoolean stop = new AtomicBoolean();
+        List<Thread> clients = new ArrayList<>();
+        for (int w = 0; w < concurrency; w++) {
+            int worker = w;
+            Thread t = new Thread(() -> {
+                PolicyServiceGrpc.PolicyServiceBlockingStub stub = PolicyServiceGrpc.newBlockingStub(channel);
+                Random r = new Random(worker);
+                while (!stop.get()) {
+                    int[] prompt = new int[PROMPT];
+                    for (int i = 0; i < PROMPT; i++) {
+                        prompt[i] = 6 + r.nextInt(250);
+                    }
+                    GenerateRequest req = GenerateRequest.newBuilder()
+                            .setPromptTokenIds(TokenSequence.newBuilder().addAllIds(Arrays.stream(prompt).boxed().toList()))
+                            .setSampling(SamplingParams.newBuilder().setMaxNewTokens(maxNew).setTemperature(1f)
+                                    .setSeed(r.nextLong()))
+                            .setSkipInteractionLog(true).build();
+                    long start = System.nanoTime();
+                    boolean first = true;
+                    try {
+                        Iterator<GenerateStreamChunk> it = stub.withDeadlineAfter(60, TimeUnit.SECONDS).generateStream(req);
+                        while (it.hasNext()) {
+                            GenerateStreamChunk chunk = it.next();
+                            if (first && chunk.getTokenIdsCount() > 0) {
+                                phase.ttft.add(System.nanoTime() - start);
+                                first = false;
+                            }
+                            phase.tokens.addAndGet(chunk.getTokenIdsCount());
+                            if (swap != null && chunk.hasModel() && chunk.getModel().getVersion() == 2) {
+                                swap.firstNewResponseNanos.compareAndSet(0, System.nanoTime());
+                            }
+                        }
+                        requests.incrementAndGet();
+                    } catch (RuntimeException e) {
+                        if (failed.incrementAndGet() == 1) {
+                            System.err.println("first failure: " + e);
+                        }
+                        requests.incrementAndGet();
+                    }
+                }
+            }, "client-" + w);
+            clients.add(t);
+        }
+        long start = System.nanoTime();
+        clients.forEach(Thread::start);
+        if (swap != null) {
+            Thread.sleep(seconds * 300L);
+            swap.run();
+            Thread.sleep(seconds * 700L);
+        } else {
+            Thread.sleep(seconds * 1000L);
+        }
+        stop.set(true);
+        for (Thread t : clients) {
+            t.join(120_000);
+        }
+        phase.seconds = (System.nanoTime() - start) / 1e9;
+        phase.failed = failed.get();
+        phase.requests = requests.get();
+        return phase;
+    }
+
+    /** Writes and announces policy v2 (other weights) during a load phase. */
+    private static final class Swap {
+        final Path store;
+        final ModelConfig c;
+        final String bootstrap;
+        final AtomicLong firstNewResponseNanos = new AtomicLong();
+        long announcedNanos;
+
+        Swap(Path store, ModelConfig c, String bootstrap) {
+            this.store = store;
+            this.c = c;
+            this.bootstrap = bootstrap;
+        }
+
+        void run() throws Exception {
+            writeVersion(store, c, 2);
+            try (var producer = ReliableProducers.create(bootstrap, "bench-announcer", java.time.Duration.ofSeconds(10))) {
+                announcedNanos = System.nanoTime();
+                producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>("rlhf.models.v1", "policy",
+                        ModelVersion.newBuilder().setName("policy").setVersion(2)
+                                .setKind(dev.rlhf.proto.v1.ModelKind.MODEL_KIND_POLICY).build().toByteArray())).get();
+            }
+        }
+    }
+
+    /** Stores a random-weight version of {@code c} as "policy"; returns the parameter count. */
+    private static long writeVersion(Path store, ModelConfig c, long seed) throws Exception {
+        Path dir = Files.createTempDirectory("policy-bench-version");
+        DefaultTokenizer.write(dir.resolve("tokenizer.json"), List.of("benchmark"), 300);
+        c.write(dir.resolve("config.json"));
+        Map<String, Tensor> w = new LinkedHashMap<>();
+        LlamaWeights.random(c, seed).forEach(t -> w.put(t.name(), t));
+        SafeTensors.write(dir.resolve("model.safetensors"), new ArrayList<>(w.values()), Map.of());
+        OnnxExport.write(c, w, DecoderGraph.Head.CAUSAL_LM, dir.resolve("model.onnx"), false);
+        new ModelStore(store).write("policy", ModelKind.POLICY, 0, dir, Map.of());
+        return w.values().stream().mapToLong(Tensor::numel).sum();
+    }
+
+    /** fp32 GFLOP/s of a 1024×1024 MatMul graph on this ONNX Runtime: the compute roofline. */
+    private static double ortMatMulPeak() throws Exception {
+        int size = 1024;
+        Path file = Files.createTempFile("matmul", ".onnx");
+        dev.rlhf.model.onnx.Onnx.TypeProto.Builder type = dev.rlhf.model.onnx.Onnx.TypeProto.newBuilder();
+        type.getTensorTypeBuilder().setElemType(1).getShapeBuilder()
+                .addDim(dev.rlhf.model.onnx.Onnx.TensorShapeProto.Dimension.newBuilder().setDimValue(size))
+                .addDim(dev.rlhf.model.onnx.Onnx.TensorShapeProto.Dimension.newBuilder().setDimValue(size));
+        var graph = dev.rlhf.model.onnx.Onnx.GraphProto.newBuilder().setName("mm")
+                .addNode(dev.rlhf.model.onnx.Onnx.NodeProto.newBuilder().setOpType("MatMul").addInput("a").addInput("b")
+                        .addOutput("c"))
+                .addInput(dev.rlhf.model.onnx.Onnx.ValueInfoProto.newBuilder().setName("a").setType(type))
+                .addInput(dev.rlhf.model.onnx.Onnx.ValueInfoProto.newBuilder().setName("b").setType(type))
+                .addOutput(dev.rlhf.model.onnx.Onnx.ValueInfoProto.newBuilder().setName("c").setType(type));
+        Files.write(file, dev.rlhf.model.onnx.Onnx.ModelProto.newBuilder().setIrVersion(8)
+                .addOpsetImport(dev.rlhf.model.onnx.Onnx.OperatorSetIdProto.newBuilder().setVersion(17))
+                .setGraph(graph).build().toByteArray());
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        float[] data = new float[size * size];
+        Arrays.fill(data, 0.5f);
+        double best = 0;
+        try (OrtSession s = env.createSession(file.toString(), new OrtSession.SessionOptions());
+                OnnxTensor a = OnnxTensor.createTensor(env, java.nio.FloatBuffer.wrap(data), new long[] {size, size});
+                OnnxTensor b = OnnxTensor.createTensor(env, java.nio.FloatBuffer.wrap(data), new long[] {size, size})) {
+            for (int i = 0; i < 10; i++) {
+                long start = System.nanoTime();
+                try (var out = s.run(Map.of("a", a, "b", b))) {
+                    best = Math.max(best, 2.0 * size * size * size / ((System.nanoTime() - start) / 1e9) / 1e9);
+                }
+            }
+        }
+        Files.deleteIfExists(file);
+        return best;
+    }
+}
