@@ -47,7 +47,7 @@ class ContinuousBatcherTest {
     }
 
     /** Collects a generation. */
-    static final class Collector implements ContinuousBatcher.Sink {
+    static class Collector implements ContinuousBatcher.Sink {
         final List<Integer> tokens = new ArrayList<>();
         final List<Float> logprobs = new ArrayList<>();
         final CompletableFuture<OrtDecoder.Finish> done = new CompletableFuture<>();
