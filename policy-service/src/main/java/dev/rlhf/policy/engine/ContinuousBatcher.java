@@ -104,6 +104,7 @@ public final class ContinuousBatcher implements AutoCloseable {
     private final List<Row> rows = new ArrayList<>();
     private Cache cache; // gathered cache of rows (owned), or null
     private Forward lastForward; // the forward whose present outputs are the cache, when not gathered
+    private int stepsWaiting; // decode steps the head of the queue has waited
 
     public ContinuousBatcher(OrtDecoder decoder, Options options, String name) {
         this.decoder = decoder;
@@ -262,18 +263,26 @@ public final class ContinuousBatcher implements AutoCloseable {
 
     /** 1. leave, 2.–3. join, 4. one decode step, 5. tokens out. */
     private void step() throws Exception {
-        // 1. rows that finished or were cancelled leave; 2. newcomers join
-        boolean leaving = rows.stream().anyMatch(r -> r.done || r.sink.cancelled());
+        // 1. rows that finished or were cancelled leave; 2. newcomers join. Every membership
+        // change costs a KV gather, so changes are grouped: newcomers join when enough wait
+        // (half the free slots), when the batch is at most half full, or after 8 steps of
+        // waiting; finished rows ride along masked until a join or until they are the majority.
         for (Row r : rows) {
             if (!r.done && r.sink.cancelled()) {
                 r.done = true;
                 r.sink.finished(OrtDecoder.Finish.LENGTH);
             }
         }
-        if (!queue.isEmpty() && rows.stream().filter(r -> !r.done).count() < options.maxBatch()) {
+        long live = rows.stream().filter(r -> !r.done).count();
+        long free = options.maxBatch() - live;
+        stepsWaiting = queue.isEmpty() ? 0 : stepsWaiting + 1;
+        if (!queue.isEmpty() && free > 0
+                && (queue.size() >= Math.max(1, free / 2) || live <= options.maxBatch() / 2 || stepsWaiting >= 8)) {
+            stepsWaiting = 0;
             admit(null);
-            leaving = rows.stream().anyMatch(r -> r.done); // admit gathers the survivors when someone joined
+            live = rows.stream().filter(r -> !r.done).count();
         }
+        boolean leaving = rows.size() - live >= Math.max(1, live);
         if (leaving) {
             List<RowRef> refs = new ArrayList<>();
             List<Row> order = new ArrayList<>();
@@ -299,7 +308,8 @@ public final class ContinuousBatcher implements AutoCloseable {
         for (int r = 0; r < b; r++) {
             Row row = rows.get(r);
             ids[r][0] = row.lastToken;
-            pos[r][0] = row.nextPosition++;
+            // a finished row rides along masked-out; its position stays put (within the context)
+            pos[r][0] = row.done ? row.nextPosition - 1 : row.nextPosition++;
             row.valid++;
             for (int i = length - row.valid; i < length; i++) {
                 mask[r][i] = 1;

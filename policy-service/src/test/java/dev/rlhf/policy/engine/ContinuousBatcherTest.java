@@ -32,7 +32,10 @@ class ContinuousBatcherTest {
     Path dir;
 
     private OrtDecoder decoder() throws Exception {
-        ModelConfig c = ModelConfig.tiny(61);
+        return decoder(ModelConfig.tiny(61));
+    }
+
+    private OrtDecoder decoder(ModelConfig c) throws Exception {
         Map<String, Tensor> w = new LinkedHashMap<>();
         for (Tensor t : LlamaWeights.random(c, 2)) {
             float[] d = t.data().clone();
@@ -41,7 +44,7 @@ class ContinuousBatcherTest {
             }
             w.put(t.name(), new Tensor(t.name(), t.shape(), d));
         }
-        Path onnx = dir.resolve("m.onnx");
+        Path onnx = dir.resolve("m" + c.maxPositionEmbeddings() + ".onnx");
         OnnxExport.write(c, w, DecoderGraph.Head.CAUSAL_LM, onnx, false);
         return OrtDecoder.open(onnx, c, OrtDecoder.Options.cpu(1));
     }
@@ -221,6 +224,36 @@ class ContinuousBatcherTest {
             assertEquals(OrtDecoder.Finish.LENGTH, healthy.done.get(30, TimeUnit.SECONDS));
             assertArrayEquals(d.generate(List.of(prompt(5, 1)), OrtDecoder.Sampling.greedy(20)).get(0).tokens(),
                     healthy.ids());
+        }
+    }
+
+    @Test
+    void finishedRowsRideAlongWithoutDisturbingLiveRows() throws Exception {
+        ModelConfig t = ModelConfig.tiny(61);
+        ModelConfig small = new ModelConfig(61, t.hiddenSize(), t.intermediateSize(), t.numHiddenLayers(),
+                t.numAttentionHeads(), t.numKeyValueHeads(), t.rmsNormEps(), t.ropeTheta(), 64, false, 1, List.of(2), 0,
+                "llama");
+        try (OrtDecoder d = decoder(small);
+                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(4, 4, 10_000), "t")) {
+            // long rows fill the 64-position window; a short one finishes at position ~13 and rides
+            // along with them (finished rows are only dropped once they are the majority)
+            List<Collector> longRows = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                Collector c = new Collector(-1);
+                longRows.add(c);
+                batcher.submit(prompt(4, 10 + i), OrtDecoder.Sampling.greedy(58), c);
+            }
+            Collector shortRow = new Collector(-1);
+            batcher.submit(prompt(12, 3), OrtDecoder.Sampling.greedy(2), shortRow);
+            shortRow.done.get(30, TimeUnit.SECONDS);
+            int longest = 0;
+            for (int i = 0; i < 3; i++) {
+                longRows.get(i).done.get(60, TimeUnit.SECONDS);
+                longest = Math.max(longest, longRows.get(i).tokens.size());
+                assertArrayEquals(d.generate(List.of(prompt(4, 10 + i)), OrtDecoder.Sampling.greedy(58)).get(0).tokens(),
+                        longRows.get(i).ids(), "long row " + i);
+            }
+            assertTrue(longest > 55, "the finished row rode along for most of the run: " + longest);
         }
     }
 }
