@@ -55,14 +55,13 @@ public class ModelRegistry {
     void onStart(@Observes StartupEvent ignored) {
         for (String name : config.models()) {
             try {
-                Optional<Long> latest = store.latest(name).isPresent()
-                        ? Optional.of(store.latest(name).getAsLong()) : Optional.empty();
+                java.util.OptionalLong latest = store.latest(name);
                 if (latest.isEmpty()) {
                     LOG.warnf("no version of %s in the model store %s yet; it is served once one is announced", name,
                             store.root().toAbsolutePath());
                     continue;
                 }
-                swap(name, latest.get());
+                swap(name, latest.getAsLong());
             } catch (IOException e) {
                 LOG.errorf("cannot read the model store %s: %s", store.root().toAbsolutePath(), e.getMessage());
             }

@@ -466,9 +466,12 @@ public final class OrtDecoder implements AutoCloseable {
         return out;
     }
 
-    /** Left-padded ids, mask and positions of a batch. */
-    record Padded(long[][] ids, long[][] mask, long[][] positions, long[] nextPositions, long pad) {
-        static Padded left(List<int[]> seqs, long pad) {
+    /**
+     * A batch left-padded to its longest sequence: ids, attention mask (1 = token), positions
+     * counting real tokens only, and each row's next position.
+     */
+    public record Padded(long[][] ids, long[][] mask, long[][] positions, long[] nextPositions, long pad) {
+        public static Padded left(List<int[]> seqs, long pad) {
             int b = seqs.size();
             int len = seqs.stream().mapToInt(a -> a.length).max().orElse(0);
             long[][] ids = new long[b][len];

@@ -215,20 +215,8 @@ public final class ContinuousBatcher implements AutoCloseable {
             }
             source[r] = found;
         }
-        int width = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
-        long[][] ids = new long[prompts.size()][width];
-        long[][] mask = new long[prompts.size()][width];
-        long[][] pos = new long[prompts.size()][width];
-        for (int r = 0; r < prompts.size(); r++) {
-            int[] p = prompts.get(r);
-            int offset = width - p.length;
-            for (int i = 0; i < p.length; i++) {
-                ids[r][offset + i] = p[i];
-                mask[r][offset + i] = 1;
-                pos[r][offset + i] = i;
-            }
-        }
-        Forward prefill = decoder.forward(ids, mask, pos, (Forward) null);
+        OrtDecoder.Padded in = OrtDecoder.Padded.left(prompts, 0);
+        Forward prefill = decoder.forward(in.ids(), in.mask(), in.positions(), (Forward) null);
         prefills.addAndGet(prompts.size());
         try {
             float[][] last = prefill.lastLogits();
@@ -241,13 +229,7 @@ public final class ContinuousBatcher implements AutoCloseable {
             // gather the survivors and the newcomers into one cache
             List<RowRef> refs = new ArrayList<>();
             List<Row> order = new ArrayList<>();
-            Cache current = rows.isEmpty() ? null : currentCache();
-            for (Row row : rows) {
-                if (!row.done) {
-                    refs.add(new RowRef(current, rows.indexOf(row), row.valid));
-                    order.add(row);
-                }
-            }
+            addSurvivors(refs, order);
             Cache fresh = prefill.cache();
             for (int r = 0; r < joining.size(); r++) {
                 if (!joining.get(r).done) {
@@ -286,13 +268,7 @@ public final class ContinuousBatcher implements AutoCloseable {
         if (leaving) {
             List<RowRef> refs = new ArrayList<>();
             List<Row> order = new ArrayList<>();
-            Cache current = currentCache();
-            for (int i = 0; i < rows.size(); i++) {
-                if (!rows.get(i).done) {
-                    refs.add(new RowRef(current, i, rows.get(i).valid));
-                    order.add(rows.get(i));
-                }
-            }
+            addSurvivors(refs, order);
             replaceCache(refs.isEmpty() ? null : decoder.gather(refs), order);
         }
         if (rows.isEmpty()) {
@@ -360,6 +336,20 @@ public final class ContinuousBatcher implements AutoCloseable {
             row.sink.failed(e);
         } catch (RuntimeException ignored) {
             // the sink is broken; nothing more to tell it
+        }
+    }
+
+    /** The unfinished rows of the batch, as references into its cache, in batch order. */
+    private void addSurvivors(List<RowRef> refs, List<Row> order) {
+        if (rows.isEmpty()) {
+            return;
+        }
+        Cache current = currentCache();
+        for (int i = 0; i < rows.size(); i++) {
+            if (!rows.get(i).done) {
+                refs.add(new RowRef(current, i, rows.get(i).valid));
+                order.add(rows.get(i));
+            }
         }
     }
 

@@ -84,22 +84,9 @@ public final class AdamW implements AutoCloseable {
         }
     }
 
-    /** Optimizer state for checkpoints: step count and moments by name. */
+    /** Updates done so far. */
     public long steps() {
         return t;
-    }
-
-    public Map<String, NDArray> firstMoments() {
-        return m;
-    }
-
-    public Map<String, NDArray> secondMoments() {
-        return v;
-    }
-
-    /** Restores the step count (moments are restored by setting {@link #firstMoments()} values). */
-    public void restoreSteps(long steps) {
-        this.t = steps;
     }
 
     @Override
