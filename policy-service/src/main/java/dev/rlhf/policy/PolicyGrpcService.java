@@ -99,7 +99,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
         long start = System.nanoTime();
         GeneratedSample.Builder[] samples = new GeneratedSample.Builder[plan.n()];
         AtomicInteger open = new AtomicInteger(plan.n());
-        Context ctx = Context.current();
+        ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) out;
         Runnable finish = () -> {
             GenerateResponse.Builder r = GenerateResponse.newBuilder().setModel(ref(plan.model()))
                     .setPromptTokenCount(plan.prompt().length).setSampling(plan.effective())
@@ -116,7 +116,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
         for (int i = 0; i < plan.n(); i++) {
             int index = i;
             samples[i] = GeneratedSample.newBuilder().setSampleIndex(i);
-            submit(plan, i, new Sample(plan, ctx, i) {
+            submit(plan, i, new Sample(plan, call, i) {
                 @Override
                 void onToken(int token, float logprob) {
                     samples[index].addTokenIds(token).addLogprobs(logprob);
@@ -151,15 +151,9 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
         ServerCallStreamObserver<GenerateStreamChunk> call = (ServerCallStreamObserver<GenerateStreamChunk>) out;
         AtomicInteger open = new AtomicInteger(plan.n());
         Object lock = new Object();
-        Context ctx = Context.current();
         for (int i = 0; i < plan.n(); i++) {
             int index = i;
-            submit(plan, i, new Sample(plan, ctx, i) {
-                @Override
-                boolean clientGone() {
-                    return call.isCancelled();
-                }
-
+            submit(plan, i, new Sample(plan, call, i) {
                 @Override
                 void onToken(int token, float logprob) {
                     synchronized (lock) {
@@ -280,7 +274,8 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
     /** One sample's sink: collects ids, applies stop strings, maps the end to a FinishReason. */
     private abstract class Sample implements ContinuousBatcher.Sink {
         final Plan plan;
-        final Context ctx;
+        final ServerCallStreamObserver<?> caller;
+        final Context ctx = Context.current();
         final int index;
         final String interactionId = UUID.randomUUID().toString();
         final List<Integer> ids = new ArrayList<>();
@@ -288,9 +283,9 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
         volatile boolean stoppedByString;
         long lastTokenNanos;
 
-        Sample(Plan plan, Context ctx, int index) {
+        Sample(Plan plan, ServerCallStreamObserver<?> call, int index) {
             this.plan = plan;
-            this.ctx = ctx;
+            this.caller = call;
             this.index = index;
         }
 
@@ -298,8 +293,9 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
 
         abstract void onEnd(FinishReason reason, String text, Throwable error);
 
+        /** The caller cancelled, or its deadline passed: the row is freed at the next step. */
         boolean clientGone() {
-            return false;
+            return caller.isCancelled() || ctx.isCancelled() || (ctx.getDeadline() != null && ctx.getDeadline().isExpired());
         }
 
         @Override
@@ -317,7 +313,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
         @Override
         public void finished(OrtDecoder.Finish finish) {
             FinishReason reason = stoppedByString || finish == OrtDecoder.Finish.STOP ? FinishReason.FINISH_REASON_STOP
-                    : ctx.isCancelled() || clientGone() ? FinishReason.FINISH_REASON_CANCELLED : FinishReason.FINISH_REASON_LENGTH;
+                    : clientGone() ? FinishReason.FINISH_REASON_CANCELLED : FinishReason.FINISH_REASON_LENGTH;
             String text = text(true);
             logInteraction(reason, text);
             onEnd(reason, text, null);
@@ -349,7 +345,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
 
         @Override
         public boolean cancelled() {
-            return stoppedByString || plan.aborted().get() || ctx.isCancelled() || clientGone();
+            return stoppedByString || plan.aborted().get() || clientGone();
         }
 
         /** Response text: without a final EOS/stop token, cut before a stop string. */

@@ -186,6 +186,81 @@ class PolicyGrpcServiceTest {
         given().get("/q/health/ready").then().statusCode(200);
     }
 
+    @jakarta.inject.Inject
+    ModelRegistry registry;
+
+    @jakarta.inject.Inject
+    io.micrometer.core.instrument.MeterRegistry meters;
+
+    private double outputTokens() {
+        return meters.find("rlhf.policy.output.tokens").tag("model", "policy").counters().stream()
+                .mapToDouble(io.micrometer.core.instrument.Counter::count).sum();
+    }
+
+    @Test
+    void cancellingAStreamFreesItsRowAtOnce() throws Exception {
+        ContinuousBatcherRows rows = () -> registry.get("policy", 0).orElseThrow().batcher().batchSize();
+        double before = outputTokens();
+        CompletableFuture<Status> ended = new CompletableFuture<>();
+        java.util.concurrent.atomic.AtomicInteger received = new java.util.concurrent.atomic.AtomicInteger();
+        io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
+        call.run(() -> PolicyServiceGrpc.newStub(channel).generateStream(request(SamplingParams.newBuilder()
+                .setMaxNewTokens(64).setTemperature(1f).setSeed(1)).build(), new StreamObserver<>() {
+                    @Override
+                    public void onNext(GenerateStreamChunk value) {
+                        if (received.incrementAndGet() == 2) {
+                            call.cancel(null);
+                        }
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        ended.complete(Status.fromThrowable(t));
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        ended.complete(Status.OK);
+                    }
+                }));
+        assertEquals(Status.Code.CANCELLED, ended.get(30, TimeUnit.SECONDS).getCode());
+        long deadline = System.currentTimeMillis() + 2_000;
+        while (rows.get() > 0 && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(0, rows.get(), "the cancelled row left the batch");
+        Thread.sleep(200);
+        double decoded = outputTokens() - before;
+        assertTrue(decoded < 20, "decoding stopped soon after the cancel, not after 64 tokens: " + decoded);
+        // the connection survives the cancellation: the next call is served
+        assertEquals(3, stub.withDeadlineAfter(10, TimeUnit.SECONDS)
+                .generate(request(SamplingParams.newBuilder().setMaxNewTokens(3)).build())
+                .getSamples(0).getTokenIdsCount());
+    }
+
+    @Test
+    void anExpiredDeadlineFreesTheRowsOfAUnaryCall() throws Exception {
+        for (int i = 0; i < 5; i++) { // warm: the deadline must expire while decoding, not while the JIT starts
+            stub.generate(request(SamplingParams.newBuilder().setMaxNewTokens(64).setN(4).setTemperature(1f).setSeed(1)).build());
+        }
+        double before = outputTokens();
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> stub.withDeadlineAfter(25,
+                TimeUnit.MILLISECONDS).generate(request(SamplingParams.newBuilder().setMaxNewTokens(64).setN(4)
+                        .setTemperature(1f).setSeed(1)).build()));
+        assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
+        long deadline = System.currentTimeMillis() + 2_000;
+        while (registry.get("policy", 0).orElseThrow().batcher().batchSize() > 0 && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
+        }
+        Thread.sleep(200);
+        double decoded = outputTokens() - before;
+        assertTrue(decoded < 4 * 64, "decoding stopped at the deadline, not after 4 × 64 tokens: " + decoded);
+    }
+
+    private interface ContinuousBatcherRows {
+        int get();
+    }
+
     @Test
     void servedGenerationsAreLoggedAsInteractions() throws Exception {
         String requestId = "req-" + java.util.UUID.randomUUID();
