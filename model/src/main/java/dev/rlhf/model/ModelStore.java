@@ -261,6 +261,16 @@ public final class ModelStore {
      * @throws CorruptModelException  if the manifest or any listed file fails verification
      */
     public StoredVersion load(String name, long version) throws IOException {
+        return load(name, version, null);
+    }
+
+    /**
+     * Like {@link #load(String, long)}, but hashes only the files a reader uses (a server
+     * needs {@code model.onnx}, not the training weights); each must be listed in the manifest.
+     *
+     * @param verify the files to check, null for all listed ones
+     */
+    public StoredVersion load(String name, long version, java.util.Set<String> verify) throws IOException {
         checkName(name);
         Path dir = versionDir(name, version);
         if (version <= 0 || !Files.isDirectory(dir)) {
@@ -270,9 +280,18 @@ public final class ModelStore {
         // 1. the manifest, checked against the folder it sits in
         JsonNode m = readManifest(dir);
         ManifestFields f = ManifestFields.parse(dir, m, name, version);
-        // 2. every listed file: exists, size, sha256
+        // 2. every listed (or asked-for) file: exists, size, sha256
+        if (verify != null) {
+            for (String file : verify) {
+                if (!f.files().containsKey(file)) {
+                    throw new CorruptModelException(dir, "manifest.json lists no " + file);
+                }
+            }
+        }
         for (Map.Entry<String, FileEntry> e : f.files().entrySet()) {
-            verify(dir, e.getKey(), e.getValue());
+            if (verify == null || verify.contains(e.getKey())) {
+                verify(dir, e.getKey(), e.getValue());
+            }
         }
         return new StoredVersion(name, f.kind(), version, f.parentVersion(), dir, sha256s(f.files()), f.metrics(), f.createdAt());
     }
@@ -388,7 +407,9 @@ public final class ModelStore {
 
     // ---------------------------------------------------------------- helpers
 
-    private Path versionDir(String name, long version) {
+    /** The folder of {@code name} version {@code version}, whether or not it exists. */
+    public Path versionDir(String name, long version) {
+        checkName(name);
         return root.resolve(name).resolve(Long.toString(version));
     }
 

@@ -122,6 +122,18 @@ class ModelStoreTest {
     }
 
     @Test
+    void aReaderCanVerifyOnlyTheFilesItUses() throws IOException {
+        ModelStore store = new ModelStore(tmp.resolve("store"));
+        StoredVersion v = store.write("policy", ModelKind.POLICY, 0, smallSource(), Map.of());
+        Files.writeString(v.file("model.safetensors"), "tampered!");
+        assertEquals(v.dir(), store.load("policy", 1, java.util.Set.of("config.json")).dir());
+        assertThrows(CorruptModelException.class, () -> store.load("policy", 1, java.util.Set.of("model.safetensors")));
+        CorruptModelException e = assertThrows(CorruptModelException.class,
+                () -> store.load("policy", 1, java.util.Set.of("config.json", "model.onnx")));
+        assertTrue(e.getMessage().contains("lists no model.onnx"), e.getMessage());
+    }
+
+    @Test
     void truncatedFileIsCaughtNamingTheFile() throws IOException {
         ModelStore store = new ModelStore(tmp.resolve("store"));
         StoredVersion v = store.write("policy", ModelKind.POLICY, 0, smallSource(), Map.of());

@@ -77,6 +77,21 @@ public class ModelRegistry {
         return Optional.of(m);
     }
 
+    /**
+     * The version served as {@code name} (the current one for version 0), leased: the caller
+     * calls {@link ServedModel#release} once its work is handed to the batcher or done.
+     */
+    public Optional<ServedModel> lease(String name, long version) {
+        while (true) {
+            Optional<ServedModel> m = get(name, version);
+            if (m.isEmpty() || m.get().acquire()) {
+                return m;
+            }
+            // retired between the lookup and the lease: the map holds its successor by now
+            Thread.onSpinWait();
+        }
+    }
+
     public List<ServedModel> all() {
         return List.copyOf(current.values());
     }
@@ -92,8 +107,11 @@ public class ModelRegistry {
             return true;
         }
         ServedModel loaded;
+        long start = System.nanoTime();
+        long warm;
         try {
             loaded = load(name, version);
+            warm = System.nanoTime();
             loaded.warmUp();
         } catch (Exception | Error e) {
             meters.counter("rlhf.policy.swaps", "model", name, "outcome", "refused").increment();
@@ -104,25 +122,72 @@ public class ModelRegistry {
         current.put(name, loaded);
         registerGauges(loaded);
         meters.counter("rlhf.policy.swaps", "model", name, "outcome", "swapped").increment();
-        LOG.infof("serving %s v%d (%s)%s", name, version, loaded.version().dir(),
-                old == null ? "" : ", replacing v" + old.versionNumber());
+        LOG.infof("serving %s v%d (%s)%s; verified and loaded in %d ms, warmed up in %d ms", name, version,
+                loaded.version().dir(), old == null ? "" : ", replacing v" + old.versionNumber(),
+                (warm - start) / 1_000_000, (System.nanoTime() - warm) / 1_000_000);
         if (old != null) {
             retire(old);
         }
         return true;
     }
 
+    /** The files a served version is read from; only these are hashed. */
+    private static final java.util.Set<String> SERVED_FILES = java.util.Set.of("config.json", "tokenizer.json", "model.onnx");
+
+    /**
+     * Opens the version's ONNX Runtime session while its files are hashed (both take about a
+     * second on a 25M-parameter model); the session is used only if every checksum matches.
+     */
     private ServedModel load(String name, long version) throws Exception {
-        StoredVersion v = store.load(name, version);
-        ModelConfig c = ModelConfig.read(v.file("config.json"));
+        java.nio.file.Path dir = store.versionDir(name, version);
         OrtDecoder.Provider provider = config.provider().equals("cuda") ? OrtDecoder.Provider.CUDA : OrtDecoder.Provider.CPU;
-        Tokenizer tok = Tokenizer.load(v.file("tokenizer.json"));
-        OrtDecoder decoder = OrtDecoder.open(v.file("model.onnx"), c,
-                new OrtDecoder.Options(provider, 0, config.threads()));
-        ContinuousBatcher batcher = new ContinuousBatcher(decoder,
-                new ContinuousBatcher.Options(config.maxBatch(), config.maxQueue(), config.tokenBudget()),
-                name + "-v" + version);
-        return new ServedModel(v, c, tok, decoder, batcher, provider);
+        java.util.concurrent.CompletableFuture<OrtDecoder> opening = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return OrtDecoder.open(dir.resolve("model.onnx"), ModelConfig.read(dir.resolve("config.json")),
+                        new OrtDecoder.Options(provider, 0, config.threads()));
+            } catch (Exception e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
+        StoredVersion v;
+        try {
+            long start = System.nanoTime();
+            v = store.load(name, version, SERVED_FILES);
+            LOG.debugf("%s v%d verified in %d ms", name, version, (System.nanoTime() - start) / 1_000_000);
+        } catch (Exception | Error e) {
+            opening.handle((d, ignored) -> {
+                closeQuietly(d);
+                return null;
+            });
+            throw e;
+        }
+        OrtDecoder decoder;
+        try {
+            decoder = opening.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            throw e.getCause() instanceof Exception cause ? cause : e;
+        }
+        try {
+            ModelConfig c = ModelConfig.read(v.file("config.json"));
+            Tokenizer tok = Tokenizer.load(v.file("tokenizer.json"));
+            ContinuousBatcher batcher = new ContinuousBatcher(decoder,
+                    new ContinuousBatcher.Options(config.maxBatch(), config.maxQueue(), config.tokenBudget()),
+                    name + "-v" + version);
+            return new ServedModel(v, c, tok, decoder, batcher, provider);
+        } catch (Exception | Error e) {
+            closeQuietly(decoder);
+            throw e;
+        }
+    }
+
+    private static void closeQuietly(OrtDecoder d) {
+        if (d != null) {
+            try {
+                d.close();
+            } catch (Exception e) {
+                // closing a half-loaded version; nothing else to do
+            }
+        }
     }
 
     private void registerGauges(ServedModel m) {
@@ -134,12 +199,12 @@ public class ModelRegistry {
                 .register(meters));
     }
 
-    /** Closes {@code old} once its in-flight requests are done (at most 10 minutes). */
+    /** Closes {@code old} once its leases are released and its requests done (at most 10 minutes). */
     private void retire(ServedModel old) {
         old.gauges().forEach(meters::remove);
         Thread t = new Thread(() -> {
             long deadline = System.currentTimeMillis() + 600_000;
-            while (!old.idle() && System.currentTimeMillis() < deadline) {
+            while (!old.closeIfUnused() && System.currentTimeMillis() < deadline) {
                 try {
                     Thread.sleep(50);
                 } catch (InterruptedException e) {

@@ -113,29 +113,33 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
             out.onNext(r.build());
             out.onCompleted();
         };
-        for (int i = 0; i < plan.n(); i++) {
-            int index = i;
-            samples[i] = GeneratedSample.newBuilder().setSampleIndex(i);
-            submit(plan, i, new Sample(plan, call, i) {
-                @Override
-                void onToken(int token, float logprob) {
-                    samples[index].addTokenIds(token).addLogprobs(logprob);
-                }
+        try {
+            for (int i = 0; i < plan.n(); i++) {
+                int index = i;
+                samples[i] = GeneratedSample.newBuilder().setSampleIndex(i);
+                submit(plan, i, new Sample(plan, call, i) {
+                    @Override
+                    void onToken(int token, float logprob) {
+                        samples[index].addTokenIds(token).addLogprobs(logprob);
+                    }
 
-                @Override
-                void onEnd(FinishReason reason, String text, Throwable error) {
-                    samples[index].setFinishReason(reason).setText(text).setInteractionId(interactionId);
-                    if (plan.aborted().get()) {
-                        return;
+                    @Override
+                    void onEnd(FinishReason reason, String text, Throwable error) {
+                        samples[index].setFinishReason(reason).setText(text).setInteractionId(interactionId);
+                        if (plan.aborted().get()) {
+                            return;
+                        }
+                        if (error != null && open.getAndSet(-1) > 0) {
+                            out.onError(Status.INTERNAL.withDescription("the inference engine failed: " + error)
+                                    .asRuntimeException());
+                        } else if (open.decrementAndGet() == 0) {
+                            finish.run();
+                        }
                     }
-                    if (error != null && open.getAndSet(-1) > 0) {
-                        out.onError(Status.INTERNAL.withDescription("the inference engine failed: " + error)
-                                .asRuntimeException());
-                    } else if (open.decrementAndGet() == 0) {
-                        finish.run();
-                    }
-                }
-            }, out);
+                }, out);
+            }
+        } finally {
+            plan.model().release(); // submitted: the batcher keeps the version alive
         }
     }
 
@@ -150,47 +154,102 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
         }
         ServerCallStreamObserver<GenerateStreamChunk> call = (ServerCallStreamObserver<GenerateStreamChunk>) out;
         AtomicInteger open = new AtomicInteger(plan.n());
+        int[] completionTokens = {0};
+        boolean[] first = {true};
+        long start = System.nanoTime();
         Object lock = new Object();
-        for (int i = 0; i < plan.n(); i++) {
-            int index = i;
-            submit(plan, i, new Sample(plan, call, i) {
-                @Override
-                void onToken(int token, float logprob) {
-                    synchronized (lock) {
-                        if (!call.isCancelled()) {
-                            call.onNext(GenerateStreamChunk.newBuilder().setSampleIndex(index).addTokenIds(token)
-                                    .addLogprobs(logprob).setText(tokenText(token)).setRequestId(request.getRequestId())
-                                    .build());
+        try {
+            for (int i = 0; i < plan.n(); i++) {
+                int index = i;
+                submit(plan, i, new Sample(plan, call, i) {
+                    /** Characters of this sample's text already sent. */
+                    int sent;
+
+                    @Override
+                    void onToken(int token, float logprob) {
+                        String text = text(false);
+                        int safe = safeEnd(text, plan.stops());
+                        String delta = safe > sent ? text.substring(sent, safe) : "";
+                        sent = Math.max(sent, safe);
+                        send(GenerateStreamChunk.newBuilder().setSampleIndex(index).addTokenIds(token).addLogprobs(logprob)
+                                .setText(delta));
+                    }
+
+                    @Override
+                    void onEnd(FinishReason reason, String text, Throwable error) {
+                        synchronized (lock) {
+                            if (call.isCancelled() || open.get() < 0 || plan.aborted().get()) {
+                                return;
+                            }
+                            if (error != null) {
+                                open.set(-1);
+                                call.onError(Status.INTERNAL.withDescription("the inference engine failed: " + error)
+                                        .asRuntimeException());
+                                return;
+                            }
+                            completionTokens[0] += ids.size();
+                            GenerateStreamChunk.Builder last = GenerateStreamChunk.newBuilder().setSampleIndex(index)
+                                    .setFinishReason(reason).setModel(ref(plan.model())).setInteractionId(interactionId)
+                                    .setText(text.length() > sent ? text.substring(sent) : "");
+                            boolean done = open.decrementAndGet() == 0;
+                            if (done) {
+                                last.setUsage(dev.rlhf.proto.v1.GenerationUsage.newBuilder()
+                                        .setPromptTokens(plan.prompt().length).setCompletionTokens(completionTokens[0])
+                                        .setTotalTime(com.google.protobuf.util.Durations.fromNanos(System.nanoTime() - start)));
+                            }
+                            send(last);
+                            if (done) {
+                                call.onCompleted();
+                            }
                         }
                     }
-                }
 
-                @Override
-                void onEnd(FinishReason reason, String text, Throwable error) {
-                    synchronized (lock) {
-                        if (call.isCancelled() || open.get() < 0 || plan.aborted().get()) {
-                            return;
-                        }
-                        if (error != null) {
-                            open.set(-1);
-                            call.onError(Status.INTERNAL.withDescription("the inference engine failed: " + error)
-                                    .asRuntimeException());
-                            return;
-                        }
-                        call.onNext(GenerateStreamChunk.newBuilder().setSampleIndex(index).setFinishReason(reason)
-                                .setModel(ref(plan.model())).setInteractionId(interactionId)
-                                .setPromptTokenCount(plan.prompt().length).setRequestId(request.getRequestId()).build());
-                        if (open.decrementAndGet() == 0) {
-                            call.onCompleted();
+                    /** Sends a chunk; the call's first one names the version, the request and the prompt length. */
+                    private void send(GenerateStreamChunk.Builder chunk) {
+                        synchronized (lock) {
+                            if (call.isCancelled()) {
+                                return;
+                            }
+                            if (first[0]) {
+                                first[0] = false;
+                                chunk.setModel(ref(plan.model())).setRequestId(request.getRequestId())
+                                        .setPromptTokenCount(plan.prompt().length);
+                            }
+                            call.onNext(chunk.build());
                         }
                     }
-                }
-
-                private String tokenText(int token) {
-                    return decode(plan.model(), List.of(token));
-                }
-            }, out);
+                }, out);
+            }
+        } finally {
+            plan.model().release();
         }
+    }
+
+    /**
+     * How much of a sample's text so far can be streamed: not a trailing incomplete UTF-8
+     * character (decoded as U+FFFD) and not a tail that could begin a stop string.
+     */
+    static int safeEnd(String text, List<String> stops) {
+        int end = text.length();
+        while (end > 0 && text.charAt(end - 1) == '\uFFFD') {
+            end--;
+        }
+        for (String stop : stops) {
+            int at = text.indexOf(stop);
+            if (at >= 0) {
+                end = Math.min(end, at);
+            }
+        }
+        int hold = 0;
+        for (String stop : stops) {
+            for (int k = Math.min(stop.length() - 1, end); k > hold; k--) {
+                if (text.regionMatches(end - k, stop, 0, k)) {
+                    hold = k;
+                    break;
+                }
+            }
+        }
+        return end - hold;
     }
 
     @Override
@@ -198,54 +257,62 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
     public void scoreLogprobs(ScoreLogprobsRequest request, StreamObserver<ScoreLogprobsResponse> out) {
         try {
             dev.rlhf.policy.ServedModel m = model(request.getModel());
-            if (request.getItemsCount() == 0) {
-                throw invalid("items must hold at least one (prompt, response) pair");
+            try {
+                out.onNext(score(m, request));
+            } finally {
+                m.release();
             }
-            float t = request.getTemperature() == 0 ? 1f : request.getTemperature();
-            if (!(t > 0) || t > 2) {
-                throw invalid("temperature must be in (0, 2], was " + request.getTemperature());
-            }
-            List<int[]> prompts = new ArrayList<>();
-            List<int[]> responses = new ArrayList<>();
-            for (int i = 0; i < request.getItemsCount(); i++) {
-                ScoreLogprobsItem item = request.getItems(i);
-                int[] p = item.hasPromptTokenIds() ? ids(item.getPromptTokenIds().getIdsList(), m, "items[" + i + "].prompt_token_ids")
-                        : m.tokenizer().encode(item.getPromptText());
-                int[] r = item.hasResponseTokenIds()
-                        ? ids(item.getResponseTokenIds().getIdsList(), m, "items[" + i + "].response_token_ids")
-                        : m.tokenizer().encode(item.getResponseText());
-                if (request.getAppendEos()) {
-                    r = Arrays.copyOf(r, r.length + 1);
-                    r[r.length - 1] = m.config().eosTokenIds().get(0);
-                }
-                if (p.length == 0 || r.length == 0) {
-                    throw invalid("items[" + i + "]: prompt and response must be non-empty");
-                }
-                if (p.length + r.length > m.config().maxPositionEmbeddings()) {
-                    throw invalid("items[" + i + "]: prompt plus response is " + (p.length + r.length)
-                            + " tokens, context length is " + m.config().maxPositionEmbeddings());
-                }
-                prompts.add(p);
-                responses.add(r);
-            }
-            List<float[]> lps = m.decoder().logprobs(prompts, responses, t);
-            ScoreLogprobsResponse.Builder b = ScoreLogprobsResponse.newBuilder().setModel(ref(m));
-            for (int i = 0; i < lps.size(); i++) {
-                ScoredSequence.Builder s = ScoredSequence.newBuilder().setPromptTokenCount(prompts.get(i).length);
-                double total = 0;
-                for (int j = 0; j < lps.get(i).length; j++) {
-                    s.addResponseTokenIds(responses.get(i)[j]).addLogprobs(lps.get(i)[j]);
-                    total += lps.get(i)[j];
-                }
-                b.addResults(s.setTotalLogprob(total));
-            }
-            out.onNext(b.build());
             out.onCompleted();
         } catch (StatusRuntimeException e) {
             out.onError(e);
         } catch (Exception e) {
             out.onError(Status.INTERNAL.withDescription("scoring failed: " + e).asRuntimeException());
         }
+    }
+
+    private ScoreLogprobsResponse score(dev.rlhf.policy.ServedModel m, ScoreLogprobsRequest request) throws Exception {
+        if (request.getItemsCount() == 0) {
+            throw invalid("items must hold at least one (prompt, response) pair");
+        }
+        float t = request.getTemperature() == 0 ? 1f : request.getTemperature();
+        if (!(t > 0) || t > 2) {
+            throw invalid("temperature must be in (0, 2], was " + request.getTemperature());
+        }
+        List<int[]> prompts = new ArrayList<>();
+        List<int[]> responses = new ArrayList<>();
+        for (int i = 0; i < request.getItemsCount(); i++) {
+            ScoreLogprobsItem item = request.getItems(i);
+            int[] p = item.hasPromptTokenIds() ? ids(item.getPromptTokenIds().getIdsList(), m, "items[" + i + "].prompt_token_ids")
+                    : m.tokenizer().encode(item.getPromptText());
+            int[] r = item.hasResponseTokenIds()
+                    ? ids(item.getResponseTokenIds().getIdsList(), m, "items[" + i + "].response_token_ids")
+                    : m.tokenizer().encode(item.getResponseText());
+            if (request.getAppendEos()) {
+                r = Arrays.copyOf(r, r.length + 1);
+                r[r.length - 1] = m.config().eosTokenIds().get(0);
+            }
+            if (p.length == 0 || r.length == 0) {
+                throw invalid("items[" + i + "]: prompt and response must be non-empty");
+            }
+            if (p.length + r.length > m.config().maxPositionEmbeddings()) {
+                throw invalid("items[" + i + "]: prompt plus response is " + (p.length + r.length)
+                        + " tokens, context length is " + m.config().maxPositionEmbeddings());
+            }
+            prompts.add(p);
+            responses.add(r);
+        }
+        List<float[]> lps = m.decoder().logprobs(prompts, responses, t);
+        ScoreLogprobsResponse.Builder b = ScoreLogprobsResponse.newBuilder().setModel(ref(m));
+        for (int i = 0; i < lps.size(); i++) {
+            ScoredSequence.Builder s = ScoredSequence.newBuilder().setPromptTokenCount(prompts.get(i).length);
+            double total = 0;
+            for (int j = 0; j < lps.get(i).length; j++) {
+                s.addResponseTokenIds(responses.get(i)[j]).addLogprobs(lps.get(i)[j]);
+                total += lps.get(i)[j];
+            }
+            b.addResults(s.setTotalLogprob(total));
+        }
+        return b.build();
     }
 
     @Override
@@ -393,8 +460,18 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
                 .asRuntimeException(trailers);
     }
 
+    /** Validates {@code r} against the model it names, leased: the caller releases it once submitted. */
     private Plan plan(GenerateRequest r) {
         dev.rlhf.policy.ServedModel m = model(r.getModel());
+        try {
+            return planOn(m, r);
+        } catch (RuntimeException e) {
+            m.release();
+            throw e;
+        }
+    }
+
+    private Plan planOn(dev.rlhf.policy.ServedModel m, GenerateRequest r) {
         int[] prompt;
         if (r.hasPromptTokenIds()) {
             prompt = ids(r.getPromptTokenIds().getIdsList(), m, "prompt_token_ids");
@@ -448,9 +525,10 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
                 new java.util.concurrent.atomic.AtomicBoolean(), r, System.nanoTime());
     }
 
+    /** The model {@code ref} names, leased (see {@link ServedModel#acquire}); the caller releases it. */
     private dev.rlhf.policy.ServedModel model(ModelRef ref) {
         String name = ref.getName().isEmpty() ? "policy" : ref.getName();
-        return registry.get(name, ref.getVersion()).orElseThrow(() -> Status.NOT_FOUND
+        return registry.lease(name, ref.getVersion()).orElseThrow(() -> Status.NOT_FOUND
                 .withDescription("model " + name + (ref.getVersion() == 0 ? "" : " v" + ref.getVersion())
                         + " is not loaded; served: " + registry.all().stream().map(s -> s.name() + " v" + s.versionNumber())
                                 .toList())

@@ -76,9 +76,39 @@ public final class ServedModel implements AutoCloseable {
         return gauges;
     }
 
+    /** Callers between choosing this version and handing their work to its batcher (or scoring on it). */
+    private int leases;
+    private boolean retiring;
+
+    /**
+     * Leases this version for one call, until {@link #release}: a retired version is closed
+     * only once no lease is held and its batcher is idle.
+     *
+     * @return false once the version is closing (the caller looks up the current one again)
+     */
+    synchronized boolean acquire() {
+        if (retiring) {
+            return false;
+        }
+        leases++;
+        return true;
+    }
+
+    public synchronized void release() {
+        leases--;
+    }
+
     /** Whether nothing is queued or decoding on this version. */
     public boolean idle() {
         return batcher.batchSize() == 0 && batcher.queueDepth() == 0;
+    }
+
+    /** Marks this version closing when no lease is held and nothing runs on it; then it can be closed. */
+    synchronized boolean closeIfUnused() {
+        if (leases == 0 && idle()) {
+            retiring = true;
+        }
+        return retiring;
     }
 
     /** Generates one warm-up token (the first run allocates ONNX Runtime's buffers). */

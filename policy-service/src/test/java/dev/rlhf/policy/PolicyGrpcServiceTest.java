@@ -97,21 +97,33 @@ class PolicyGrpcServiceTest {
 
     @Test
     void streamDeliversEveryTokenInOrderThenTheFinish() {
-        GenerateRequest req = request(SamplingParams.newBuilder().setMaxNewTokens(9).setTemperature(0.9f).setSeed(4)).build();
+        GenerateRequest req = request(SamplingParams.newBuilder().setMaxNewTokens(9).setTemperature(0.9f).setSeed(4))
+                .setRequestId("stream-1").build();
         List<Integer> streamed = new ArrayList<>();
-        FinishReason finish = null;
+        StringBuilder text = new StringBuilder();
+        List<GenerateStreamChunk> chunks = new ArrayList<>();
         Iterator<GenerateStreamChunk> it = stub.withDeadlineAfter(30, TimeUnit.SECONDS).generateStream(req);
         while (it.hasNext()) {
             GenerateStreamChunk c = it.next();
+            chunks.add(c);
             streamed.addAll(c.getTokenIdsList());
-            if (c.getFinishReason() != FinishReason.FINISH_REASON_UNSPECIFIED) {
-                finish = c.getFinishReason();
-                assertTrue(c.getModel().getVersion() >= 1);
-                assertTrue(!c.getInteractionId().isEmpty());
-            }
+            text.append(c.getText());
         }
-        assertNotNull(finish);
-        assertEquals(stub.generate(req).getSamples(0).getTokenIdsList(), streamed, "same seed, same tokens");
+        GenerateStreamChunk first = chunks.get(0);
+        GenerateStreamChunk last = chunks.get(chunks.size() - 1);
+        // the first chunk already says which version answers
+        assertTrue(first.getModel().getVersion() >= 1);
+        assertEquals("stream-1", first.getRequestId());
+        assertTrue(first.getPromptTokenCount() > 0);
+        assertTrue(chunks.subList(0, chunks.size() - 1).stream()
+                .allMatch(c -> c.getFinishReason() == FinishReason.FINISH_REASON_UNSPECIFIED), "only the last chunk ends");
+        assertTrue(last.getFinishReason() != FinishReason.FINISH_REASON_UNSPECIFIED);
+        assertEquals(first.getModel(), last.getModel());
+        assertTrue(!last.getInteractionId().isEmpty());
+        assertEquals(streamed.size(), last.getUsage().getCompletionTokens());
+        GenerateResponse unary = stub.generate(req);
+        assertEquals(unary.getSamples(0).getTokenIdsList(), streamed, "same seed, same tokens");
+        assertEquals(unary.getSamples(0).getText(), text.toString(), "the chunks' text adds up to the response text");
     }
 
     @Test

@@ -254,6 +254,9 @@ public final class OrtDecoder implements AutoCloseable {
         if (options.intraOpThreads() > 0) {
             so.setIntraOpNumThreads(options.intraOpThreads());
         }
+        // no spin-waiting between ops: a server shares its cores with gRPC, Kafka and a second
+        // session during a swap, and spinning threads starve them
+        so.addConfigEntry("session.intra_op.allow_spinning", "0");
         if (options.provider() == Provider.CUDA) {
             try {
                 so.addCUDA(options.cudaDevice());
