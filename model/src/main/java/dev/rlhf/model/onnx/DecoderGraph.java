@@ -28,8 +28,9 @@ import dev.rlhf.model.onnx.Onnx.TensorProto.DataType;
  * → present.N.key / .value  [B, KV, P+T, hd]
  * </pre>
  * Scalar-head variant (reward and value models, no cache): input_ids, attention_mask,
- * position_ids → {@code values} [B, T] (the head at every position) and {@code scores} [B]
- * (the head at the last non-pad position).
+ * position_ids → {@code values} [B, T, K] (K heads at every position) and {@code scores}
+ * [B, K] (the heads at the last non-pad position, which must be the last position: pad on
+ * the left). K &gt; 1 is an ensemble of heads on one trunk.
  *
  * <p>Per layer (Touvron et al. 2023, "LLaMA"): x += o(attn(rope(q(n1(x))), rope(k(n1(x))),
  * v(n1(x)))); x += down(silu(gate(n2(x))) * up(n2(x))), with RMSNorm n1, n2 and grouped-query
@@ -42,7 +43,7 @@ public final class DecoderGraph {
     public enum Head {
         /** Next-token logits and a KV cache (policy, reference). */
         CAUSAL_LM,
-        /** One scalar per position from {@code score.weight} [1, D] (reward, value). */
+        /** K scalars per position from {@code score.weight} [K, D] (reward, value; K &gt; 1: an ensemble). */
         SCALAR
     }
 
@@ -97,9 +98,10 @@ public final class DecoderGraph {
             g.opNamed("MatMul", "logits", List.of(), x, lmHead);
             g.output("logits", DataType.FLOAT, b, t, Dim.of(c.vocabSize()));
         } else {
+            long k = w.get("score.weight").shape()[0];
             scalarHead(x);
-            g.output("values", DataType.FLOAT, b, t);
-            g.output("scores", DataType.FLOAT, b);
+            g.output("values", DataType.FLOAT, b, t, Dim.of(k));
+            g.output("scores", DataType.FLOAT, b, Dim.of(k));
         }
         return g.proto().build();
     }
@@ -195,16 +197,12 @@ public final class DecoderGraph {
         return unsqueeze(additive, 1);
     }
 
-    /** values [B, T] = x·score; scores [B] = values at the last position whose mask is 1. */
+    /** values [B, T, K] = x·scoreᵀ; scores [B, K] = values at the last position (inputs are left-padded). */
     private void scalarHead(String x) {
-        String values3 = g.op("MatMul", "value", x, weight("score.weight", true)); // [B, T, 1]
-        g.opNamed("Squeeze", "values", List.of(), values3, g.int64s("axes", -1));
-        String s = g.op("Squeeze", "s", g.op("Shape", "S", List.of(intAttr("start", 1), intAttr("end", 2)), "attention_mask"),
-                g.int64s("axes", 0));
-        String positions = g.op("Range", "pos", g.int64Scalar("zero", 0), s, g.int64Scalar("one", 1));
-        String last = g.op("ReduceMax", "last", List.of(intsAttr("axes", 1), intAttr("keepdims", 1)),
-                g.op("Mul", "realpos", "attention_mask", positions)); // [B, 1]
-        String picked = g.op("GatherElements", "picked", List.of(intAttr("axis", 1)), "values", last);
+        g.opNamed("MatMul", "values", List.of(), x, weight("score.weight", true)); // [B, T, K]
+        String lastIndex = g.op("Sub", "last_index", g.op("Shape", "T", List.of(intAttr("start", 1), intAttr("end", 2)),
+                "input_ids"), g.int64s("one", 1)); // [1]
+        String picked = g.op("Gather", "picked", List.of(intAttr("axis", 1)), "values", lastIndex); // [B, 1, K]
         g.opNamed("Squeeze", "scores", List.of(), picked, g.int64s("axes", 1));
     }
 

@@ -38,7 +38,7 @@ public final class OnnxExport {
      * Writes {@code file} (and {@code file + ".data"} when external).
      *
      * @param weights HF-named weights, checked against {@code config} first; for
-     *                {@link DecoderGraph.Head#SCALAR} also {@code score.weight} [1, D]
+     *                {@link DecoderGraph.Head#SCALAR} also {@code score.weight} [K, D]
      * @param external force external data (otherwise chosen by size)
      * @return whether the weights were written as external data
      */
@@ -48,10 +48,10 @@ public final class OnnxExport {
         LlamaWeights.check(config, head == DecoderGraph.Head.SCALAR ? withoutScore(weights) : weights);
         if (head == DecoderGraph.Head.SCALAR) {
             Tensor score = weights.get("score.weight");
-            if (score == null || score.shape().length != 2 || score.shape()[0] != 1
+            if (score == null || score.shape().length != 2 || score.shape()[0] < 1 || score.shape()[0] > 64
                     || score.shape()[1] != config.hiddenSize()) {
-                throw new IllegalArgumentException("a scalar-head model needs score.weight of shape [1, "
-                        + config.hiddenSize() + "]");
+                throw new IllegalArgumentException("a scalar-head model needs score.weight of shape [K, "
+                        + config.hiddenSize() + "], 1 <= K <= 64");
             }
         }
         long bytes = weights.values().stream().mapToLong(t -> 4L * t.data().length).sum();

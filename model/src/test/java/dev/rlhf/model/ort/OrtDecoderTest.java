@@ -189,12 +189,13 @@ class OrtDecoderTest {
     void scalarHeadScoresTheLastRealToken() throws Exception {
         ModelConfig c = gqa(false);
         Map<String, Tensor> w = weights(c, 23);
-        float[] head = new float[c.hiddenSize()];
+        int k = 3; // an ensemble of three heads
+        float[] head = new float[k * c.hiddenSize()];
         Random r = new Random(3);
         for (int i = 0; i < head.length; i++) {
             head[i] = (float) r.nextGaussian();
         }
-        w.put("score.weight", new Tensor("score.weight", new long[] {1, c.hiddenSize()}, head));
+        w.put("score.weight", new Tensor("score.weight", new long[] {k, c.hiddenSize()}, head));
         Path file = dir.resolve("reward.onnx");
         OnnxExport.write(c, w, DecoderGraph.Head.SCALAR, file, false);
         List<int[]> seqs = List.of(tokens(7, 10), tokens(4, 11));
@@ -205,15 +206,17 @@ class OrtDecoderTest {
                 OnnxTensor mask = tensor(env, in.mask());
                 OnnxTensor pos = tensor(env, in.positions());
                 OrtSession.Result out = s.run(Map.of("input_ids", ids, "attention_mask", mask, "position_ids", pos))) {
-            FloatBuffer scores = ((OnnxTensor) out.get("scores").orElseThrow()).getFloatBuffer();
+            float[][] scores = (float[][]) out.get("scores").orElseThrow().getValue();
             NaiveLlama naive = new NaiveLlama(c, w);
             for (int i = 0; i < seqs.size(); i++) {
                 double[][] h = naive.hidden(seqs.get(i));
-                double expected = 0;
-                for (int j = 0; j < head.length; j++) {
-                    expected += h[h.length - 1][j] * head[j];
+                for (int m = 0; m < k; m++) {
+                    double expected = 0;
+                    for (int j = 0; j < c.hiddenSize(); j++) {
+                        expected += h[h.length - 1][j] * head[m * c.hiddenSize() + j];
+                    }
+                    assertEquals(expected, scores[i][m], TOLERANCE, "sequence " + i + " head " + m);
                 }
-                assertEquals(expected, scores.get(i), TOLERANCE, "sequence " + i);
             }
         }
     }
