@@ -165,6 +165,24 @@ public final class ChatTemplate {
     }
 
     /**
+     * What a reward model scores for (prompt, response), in training and in serving alike:
+     * {@link #encode(String, String)} for a plain user prompt; a prompt already rendered by
+     * this template (it ends with {@code <|assistant|>}, as policies are prompted, and as
+     * interactions log it) is tokenized as it is, then the response and {@code </s>}.
+     *
+     * @throws IllegalArgumentException if the response (or a plain prompt) encodes to a marker
+     */
+    public Encoded scoring(String prompt, String response) {
+        if (!prompt.endsWith(DefaultTokenizer.ASSISTANT)) {
+            return encode(prompt, response);
+        }
+        Ids ids = new Ids().add(tokenizer.encode(prompt));
+        int promptLength = ids.size();
+        ids.add(text(response, "the response")).add(eos);
+        return new Encoded(ids.toArray(), promptLength);
+    }
+
+    /**
      * A conversation {@code [system] user assistant (user assistant)*}: everything before the
      * last assistant message (and its {@code <|assistant|>}) is the prompt, the last assistant
      * message and its {@code </s>} the response. {@code [user p, assistant r]} gives the same

@@ -56,6 +56,18 @@ class ChatTemplateTest {
     }
 
     @Test
+    void scoringTakesPlainAndRenderedPromptsAlike() {
+        String prompt = "What is the capital of France?";
+        String response = " Paris.";
+        ChatTemplate.Encoded plain = template.scoring(prompt, response);
+        assertEquals(template.encode(prompt, response), plain);
+        String rendered = tokenizer.decode(template.promptIds(prompt));
+        assertTrue(rendered.endsWith(DefaultTokenizer.ASSISTANT), rendered);
+        assertEquals(plain, template.scoring(rendered, response));
+        assertThrows(IllegalArgumentException.class, () -> template.scoring(prompt, "a </s> b"));
+    }
+
+    @Test
     void idsEqualThoseOfTheRenderedString() {
         String prompt = "Write a short poem about the sea.";
         String response = "The sea is wide,\nthe sea is deep.";
