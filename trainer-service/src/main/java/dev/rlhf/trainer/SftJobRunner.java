@@ -7,8 +7,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicReference;
 
 import org.jboss.logging.Logger;
@@ -29,14 +27,13 @@ import dev.rlhf.trainer.sft.SftExample;
 import dev.rlhf.trainer.sft.SftJob;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 
 /**
- * Runs SFT jobs from {@code TrainerService.SubmitJob}, one at a time (the trainer owns the
- * machine's cores), translating the proto's {@link SftConfig} into {@link SftJob.Config} and
- * progress into job events and metrics ({@code rlhf_trainer_step}, {@code rlhf_trainer_loss},
- * {@code rlhf_trainer_tokens_per_second}, tagged {@code kind="sft"}).
+ * Runs SFT jobs from {@code TrainerService.SubmitJob} on the {@link JobQueue}, translating the
+ * proto's {@link SftConfig} into {@link SftJob.Config} and progress into job events and
+ * metrics ({@code rlhf_trainer_step}, {@code rlhf_trainer_loss},
+ * {@code rlhf_trainer_tokens_per_second}, tagged {@code kind="sft"}); announces what it stored.
  */
 @ApplicationScoped
 public class SftJobRunner {
@@ -45,18 +42,18 @@ public class SftJobRunner {
 
     private final JobRegistry registry;
     private final TrainerConfig config;
-    private final ExecutorService executor = Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "trainer-jobs");
-        t.setDaemon(true);
-        return t;
-    });
+    private final JobQueue jobs;
+    private final ModelAnnouncer announcer;
     private final AtomicReference<Double> step = new AtomicReference<>(0.0);
     private final AtomicReference<Double> loss = new AtomicReference<>(Double.NaN);
     private final AtomicReference<Double> tokensPerSecond = new AtomicReference<>(0.0);
 
-    SftJobRunner(JobRegistry registry, TrainerConfig config, MeterRegistry meters) {
+    SftJobRunner(JobRegistry registry, TrainerConfig config, MeterRegistry meters, JobQueue jobs,
+            ModelAnnouncer announcer) {
         this.registry = registry;
         this.config = config;
+        this.jobs = jobs;
+        this.announcer = announcer;
         Gauge.builder("rlhf.trainer.step", step, AtomicReference::get).tag("kind", "sft")
                 .description("Optimizer steps done by the running job").register(meters);
         Gauge.builder("rlhf.trainer.loss", loss, AtomicReference::get).tag("kind", "sft")
@@ -94,7 +91,7 @@ public class SftJobRunner {
             throw new IllegalArgumentException("sft.validation_fraction must be in [0, 0.5], got "
                     + sft.getValidationFraction());
         }
-        executor.submit(() -> run(job.getJobId(), sft));
+        jobs.submit(() -> run(job.getJobId(), sft));
     }
 
     private void run(String id, SftConfig sft) {
@@ -121,6 +118,10 @@ public class SftJobRunner {
                         .setTotalSteps(p.totalSteps()).setEta(Durations.fromMillis(p.eta().toMillis()))),
                         "train", p.toString(), Map.of("loss", p.loss(), "tokens_per_second", p.tokensPerSecond()));
             });
+            announcer.announce(r.policy(), id);
+            if (r.reference() != null) {
+                announcer.announce(r.reference(), id);
+            }
             Map<String, Double> metrics = new LinkedHashMap<>(r.policy().metrics());
             List<ModelRef> produced = new ArrayList<>();
             produced.add(ModelRef.newBuilder().setName(r.policy().name()).setVersion(r.policy().version()).build());
@@ -156,10 +157,5 @@ public class SftJobRunner {
         ModelConfig c = SftJob.scratch(data, tokenizer, a.vocab(), a.hidden(), a.layers(), a.heads(), a.kvHeads(),
                 a.context());
         return new Start(c, null, tokenizer, List.of());
-    }
-
-    @PreDestroy
-    void stop() {
-        executor.shutdownNow();
     }
 }

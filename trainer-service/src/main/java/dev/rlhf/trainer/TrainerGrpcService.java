@@ -16,8 +16,8 @@ import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 
 /**
- * TrainerService: SFT jobs run ({@link SftJobRunner}); the other kinds answer UNIMPLEMENTED
- * naming the issue that builds them. {@code WatchJob} replays a job's events after the
+ * TrainerService: SFT ({@link SftJobRunner}) and reward-model ({@link RewardModelJobRunner})
+ * jobs run; the other kinds answer UNIMPLEMENTED naming the issue that builds them. {@code WatchJob} replays a job's events after the
  * given sequence and follows it until it ends (a live tail: clients set a deadline).
  */
 @GrpcService
@@ -25,36 +25,46 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
 
     private final JobRegistry registry;
     private final SftJobRunner sft;
+    private final RewardModelJobRunner rewardModel;
 
-    TrainerGrpcService(JobRegistry registry, SftJobRunner sft) {
+    TrainerGrpcService(JobRegistry registry, SftJobRunner sft, RewardModelJobRunner rewardModel) {
         this.registry = registry;
         this.sft = sft;
+        this.rewardModel = rewardModel;
     }
 
     @Override
     public void submitJob(SubmitJobRequest request, StreamObserver<Job> out) {
-        if (request.getKind() != JobKind.JOB_KIND_SFT) {
-            out.onError((request.getKind() == JobKind.JOB_KIND_UNSPECIFIED ? Status.INVALID_ARGUMENT
-                    .withDescription("kind is required (JOB_KIND_SFT, ...)")
-                    : Status.UNIMPLEMENTED.withDescription(request.getKind() + " jobs are not built yet: reward models"
-                            + " arrive with issue 5, PPO and best-of-N with issue 6")).asRuntimeException());
+        String problem = switch (request.getKind()) {
+            case JOB_KIND_SFT -> request.hasSft() ? null : "sft: a JOB_KIND_SFT job needs the sft config";
+            case JOB_KIND_REWARD_MODEL -> request.hasRewardModel() ? null
+                    : "reward_model: a JOB_KIND_REWARD_MODEL job needs the reward_model config";
+            case JOB_KIND_UNSPECIFIED, UNRECOGNIZED -> "kind is required (JOB_KIND_SFT, JOB_KIND_REWARD_MODEL, ...)";
+            default -> "";
+        };
+        if (problem != null && problem.isEmpty()) {
+            out.onError(Status.UNIMPLEMENTED.withDescription(request.getKind() + " jobs are not built yet: PPO and"
+                    + " best-of-N arrive with issue 6").asRuntimeException());
             return;
         }
-        if (!request.hasSft()) {
-            out.onError(Status.INVALID_ARGUMENT.withDescription("sft: a JOB_KIND_SFT job needs the sft config")
-                    .asRuntimeException());
+        if (problem != null) {
+            out.onError(Status.INVALID_ARGUMENT.withDescription(problem).asRuntimeException());
             return;
         }
         if (request.getResumeFromCheckpoint()) {
-            out.onError(Status.UNIMPLEMENTED.withDescription("resume_from_checkpoint is not built yet for SFT")
-                    .asRuntimeException());
+            out.onError(Status.UNIMPLEMENTED.withDescription("resume_from_checkpoint is not built yet for "
+                    + request.getKind()).asRuntimeException());
             return;
         }
         JobRegistry.Submitted submitted = registry.create(request);
         Job job = submitted.job();
         if (submitted.created()) {
             try {
-                sft.submit(job, request.getSft());
+                if (request.getKind() == JobKind.JOB_KIND_SFT) {
+                    sft.submit(job, request.getSft());
+                } else {
+                    rewardModel.submit(job, request.getRewardModel());
+                }
             } catch (IllegalArgumentException e) {
                 registry.update(job.getJobId(), b -> b.setState(dev.rlhf.proto.v1.JobState.JOB_STATE_FAILED)
                         .setError(e.getMessage()), "rejected", e.getMessage(), java.util.Map.of());

@@ -35,8 +35,13 @@ import io.grpc.StatusRuntimeException;
 import io.quarkus.grpc.GrpcClient;
 import io.quarkus.test.junit.QuarkusTest;
 
-/** TrainerService over a real gRPC channel: an SFT job runs, streams progress, and lands in the model store. */
+/**
+ * TrainerService over a real gRPC channel: an SFT job runs, streams progress, lands in the
+ * model store and is announced on the real broker; a reward-model job trains from it.
+ */
 @QuarkusTest
+@io.quarkus.test.common.QuarkusTestResource(value = dev.rlhf.testkit.KafkaBrokerResource.class,
+        restrictToAnnotatedClass = false)
 class TrainerGrpcServiceTest {
 
     @GrpcClient("trainer")
@@ -93,6 +98,52 @@ class TrainerGrpcServiceTest {
 
         String metrics = given().get("/q/metrics").then().statusCode(200).extract().asString();
         assertTrue(metrics.contains("rlhf_trainer_step{kind=\"sft\"}"), metrics);
+
+        // both versions were announced, with their files' checksums
+        List<dev.rlhf.proto.v1.ModelVersion> announced = announcements();
+        for (ModelRef ref : done.getProducedModelsList()) {
+            dev.rlhf.proto.v1.ModelVersion v = announced.stream().filter(a -> a.getName().equals(ref.getName())
+                    && a.getVersion() == ref.getVersion()).findFirst().orElseThrow(() -> new AssertionError(
+                            "not announced: " + ref));
+            assertEquals(job.getJobId(), v.getTrainingJobId());
+            assertEquals(store.load(ref.getName(), ref.getVersion()).files(), v.getFilesMap());
+        }
+
+        // a reward model trained from that policy through SubmitJob
+        Path pairs = Files.createTempFile("prefs", ".jsonl");
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 80; i++) {
+            lines.add("{\"prompt\":\"Greet guest " + i + ".\",\"chosen\":\"Hello, dear guest " + i
+                    + "! Nice to meet you.\",\"rejected\":\"Go away " + i + ".\"}");
+        }
+        Files.write(pairs, lines);
+        Job rm = stub.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_REWARD_MODEL)
+                .setRewardModel(dev.rlhf.proto.v1.RewardModelConfig.newBuilder()
+                        .setData(DataSource.newBuilder().setPath(pairs.toString())).setInitFrom(done.getProducedModels(0))
+                        .setEnsembleSize(2).setBootstrap(true).setEpochs(3).setBatchSize(16).setValidationFraction(0.2)
+                        .setRewardL2Coef(0.01).setOptimizer(OptimizerConfig.newBuilder().setLearningRate(3e-3)))
+                .build());
+        List<JobEvent> rmEvents = new ArrayList<>();
+        stub.withDeadlineAfter(180, TimeUnit.SECONDS).watchJob(WatchJobRequest.newBuilder().setJobId(rm.getJobId())
+                .build()).forEachRemaining(rmEvents::add);
+        JobEvent rmLast = rmEvents.get(rmEvents.size() - 1);
+        assertEquals(JobState.JOB_STATE_SUCCEEDED, rmLast.getState(), rmLast.getJob().getError());
+        ModelRef reward = rmLast.getJob().getProducedModels(0);
+        assertEquals("reward", reward.getName());
+        StoredVersion rv = store.load("reward", reward.getVersion());
+        assertEquals(ModelKind.REWARD, rv.kind());
+        assertTrue(rv.metrics().get("rm.validation_accuracy") > 0.8, "accuracy " + rv.metrics());
+        assertTrue(announcements().stream().anyMatch(a -> a.getName().equals("reward")
+                && a.getVersion() == reward.getVersion() && a.getKind() == dev.rlhf.proto.v1.ModelKind.MODEL_KIND_REWARD));
+    }
+
+    private static List<dev.rlhf.proto.v1.ModelVersion> announcements() throws Exception {
+        List<dev.rlhf.proto.v1.ModelVersion> out = new ArrayList<>();
+        for (var r : dev.rlhf.testkit.TopicReader.readAll(dev.rlhf.testkit.KafkaTestBroker.shared().bootstrapServers(),
+                "rlhf.models.v1")) {
+            out.add(dev.rlhf.proto.v1.ModelVersion.parseFrom(r.value()));
+        }
+        return out;
     }
 
     @Test
@@ -110,6 +161,12 @@ class TrainerGrpcServiceTest {
         e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(
                 SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_PPO).build()));
         assertEquals(Status.Code.UNIMPLEMENTED, e.getStatus().getCode());
+
+        e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(SubmitJobRequest.newBuilder()
+                .setKind(JobKind.JOB_KIND_REWARD_MODEL).setRewardModel(dev.rlhf.proto.v1.RewardModelConfig.newBuilder()
+                        .setEnsembleSize(2)).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().startsWith("reward_model.init_from"), e.getStatus().getDescription());
 
         e = assertThrows(StatusRuntimeException.class,
                 () -> stub.getJob(GetJobRequest.newBuilder().setJobId("nope").build()));

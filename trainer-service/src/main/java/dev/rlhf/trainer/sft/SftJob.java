@@ -7,13 +7,11 @@ import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.function.Consumer;
-import java.util.stream.Stream;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
@@ -24,10 +22,10 @@ import dev.rlhf.model.SafeTensors;
 import dev.rlhf.model.StoredVersion;
 import dev.rlhf.model.Tensor;
 import dev.rlhf.model.onnx.DecoderGraph;
-import dev.rlhf.model.onnx.OnnxExport;
 import dev.rlhf.model.text.ChatTemplate;
 import dev.rlhf.model.text.DefaultTokenizer;
 import dev.rlhf.model.text.Tokenizer;
+import dev.rlhf.trainer.VersionFolder;
 import dev.rlhf.trainer.algo.WarmupCosineSchedule;
 import dev.rlhf.trainer.engine.AdamW;
 import dev.rlhf.trainer.engine.LanguageModelTrainer;
@@ -180,7 +178,7 @@ public final class SftJob {
                         : null;
                 return new Result(before, after, total, tokensPerSecond, policy, reference, weights);
             } finally {
-                deleteTree(folder);
+                VersionFolder.delete(folder);
             }
         }
     }
@@ -206,14 +204,7 @@ public final class SftJob {
 
     /** A version folder's files: config.json, tokenizer.json, model.safetensors, model.onnx (+ .data). */
     public static Path export(ModelConfig model, List<Tensor> weights, Path tokenizerJson) throws IOException {
-        Path folder = Files.createTempDirectory("rlhf-export-");
-        model.write(folder.resolve("config.json"));
-        Files.copy(tokenizerJson, folder.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
-        SafeTensors.write(folder.resolve("model.safetensors"), weights, Map.of("format", "pt"));
-        Map<String, Tensor> byName = new LinkedHashMap<>();
-        weights.forEach(t -> byName.put(t.name(), t));
-        OnnxExport.write(model, byName, DecoderGraph.Head.CAUSAL_LM, folder.resolve("model.onnx"), false);
-        return folder;
+        return VersionFolder.write(model, weights, tokenizerJson, DecoderGraph.Head.CAUSAL_LM);
     }
 
     /**
@@ -266,13 +257,5 @@ public final class SftJob {
         SafeTensors.write(tmp, weights, Map.of("step", Integer.toString(step)));
         Files.move(tmp, dir.resolve("checkpoint.safetensors"), StandardCopyOption.ATOMIC_MOVE,
                 StandardCopyOption.REPLACE_EXISTING);
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

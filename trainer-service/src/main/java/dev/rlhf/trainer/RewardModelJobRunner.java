@@ -1,0 +1,222 @@
+package dev.rlhf.trainer;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.logging.Logger;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.util.Durations;
+
+import dev.rlhf.model.ModelConfig;
+import dev.rlhf.model.ModelStore;
+import dev.rlhf.model.SafeTensors;
+import dev.rlhf.model.StoredVersion;
+import dev.rlhf.model.Tensor;
+import dev.rlhf.proto.v1.Job;
+import dev.rlhf.proto.v1.JobProgress;
+import dev.rlhf.proto.v1.JobState;
+import dev.rlhf.proto.v1.ModelRef;
+import dev.rlhf.proto.v1.Preference;
+import dev.rlhf.proto.v1.RewardModelConfig;
+import dev.rlhf.trainer.rm.PreferencePair;
+import dev.rlhf.trainer.rm.RewardModelJob;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import jakarta.enterprise.context.ApplicationScoped;
+
+/**
+ * Runs reward-model jobs from {@code TrainerService.SubmitJob} on the {@link JobQueue}: reads
+ * the pairs (a JSONL file, or a snapshot of a preferences topic up to its end offsets at job
+ * start, repeats dropped by preference id), trains {@link RewardModelJob} from the
+ * {@code init_from} version, stores and announces the result. Metrics as for SFT, tagged
+ * {@code kind="reward_model"}.
+ */
+@ApplicationScoped
+public class RewardModelJobRunner {
+
+    private static final Logger LOG = Logger.getLogger(RewardModelJobRunner.class);
+
+    private final JobRegistry registry;
+    private final TrainerConfig config;
+    private final JobQueue jobs;
+    private final ModelAnnouncer announcer;
+    private final String bootstrap;
+    private final AtomicReference<Double> step = new AtomicReference<>(0.0);
+    private final AtomicReference<Double> loss = new AtomicReference<>(Double.NaN);
+    private final AtomicReference<Double> tokensPerSecond = new AtomicReference<>(0.0);
+
+    RewardModelJobRunner(JobRegistry registry, TrainerConfig config, MeterRegistry meters, JobQueue jobs,
+            ModelAnnouncer announcer,
+            @ConfigProperty(name = "kafka.bootstrap.servers", defaultValue = "127.0.0.1:9092") String bootstrap) {
+        this.registry = registry;
+        this.config = config;
+        this.jobs = jobs;
+        this.announcer = announcer;
+        this.bootstrap = bootstrap;
+        Gauge.builder("rlhf.trainer.step", step, AtomicReference::get).tag("kind", "reward_model")
+                .description("Optimizer steps done by the running job").register(meters);
+        Gauge.builder("rlhf.trainer.loss", loss, AtomicReference::get).tag("kind", "reward_model")
+                .description("Training loss of the last step").register(meters);
+        Gauge.builder("rlhf.trainer.tokens_per_second", tokensPerSecond, AtomicReference::get).tag("kind", "reward_model")
+                .description("Training throughput of the running job").register(meters);
+    }
+
+    /**
+     * Checks {@code rm} and queues the job.
+     *
+     * @throws IllegalArgumentException naming the field, for a request that cannot run
+     */
+    public void submit(Job job, RewardModelConfig rm) {
+        if (rm.getInitFrom().getName().isEmpty()) {
+            throw new IllegalArgumentException("reward_model.init_from.name is required: the decoder that initialises"
+                    + " the reward model, e.g. the SFT policy");
+        }
+        if (rm.getEnsembleSize() < 0 || rm.getEnsembleSize() > 8) {
+            throw new IllegalArgumentException("reward_model.ensemble_size must be in 0..8, got " + rm.getEnsembleSize());
+        }
+        if (rm.getMicroBatchSize() != 0 && rm.getMicroBatchSize() != rm.getBatchSize()) {
+            throw new IllegalArgumentException("reward_model.micro_batch_size: gradient accumulation is not supported"
+                    + " yet; leave it 0");
+        }
+        if (rm.hasValidationFraction() && (rm.getValidationFraction() < 0 || rm.getValidationFraction() > 0.5)) {
+            throw new IllegalArgumentException("reward_model.validation_fraction must be in [0, 0.5], got "
+                    + rm.getValidationFraction());
+        }
+        if (rm.getMarginScale() < 0 || rm.getRewardL2Coef() < 0 || rm.getEpochs() < 0 || rm.getBatchSize() < 0
+                || rm.getMaxSeqLength() < 0) {
+            throw new IllegalArgumentException("reward_model: margin_scale, reward_l2_coef, epochs, batch_size and"
+                    + " max_seq_length must be >= 0");
+        }
+        if (rm.getData().hasPath() && !Files.isRegularFile(Path.of(rm.getData().getPath()))) {
+            throw new IllegalArgumentException("reward_model.data.path: no such file " + rm.getData().getPath());
+        }
+        jobs.submit(() -> run(job.getJobId(), rm));
+    }
+
+    private void run(String id, RewardModelConfig rm) {
+        registry.update(id, b -> b.setState(JobState.JOB_STATE_RUNNING).setStartedAt(JobRegistry.now()), "starting",
+                "reward model starting", Map.of());
+        try {
+            List<PreferencePair> data = read(rm);
+            registry.update(id, b -> b, "data", data.size() + " preference pairs", Map.of("pairs", (double) data.size()));
+            ModelStore store = new ModelStore(config.modelStore());
+            String name = rm.getInitFrom().getName();
+            long version = rm.getInitFrom().getVersion() > 0 ? rm.getInitFrom().getVersion()
+                    : store.latest(name).orElseThrow(() -> new IllegalArgumentException(
+                            "reward_model.init_from: no model named " + name + " in the store " + store.root()));
+            StoredVersion init = store.load(name, version);
+            ModelConfig model = ModelConfig.read(init.file("config.json"));
+            Map<String, Tensor> weights = SafeTensors.read(init.file("model.safetensors"));
+            int members = rm.getEnsembleSize() == 0 ? 1 : rm.getEnsembleSize();
+            RewardModelJob.Config cfg = new RewardModelJob.Config(members, rm.getBootstrap(), rm.getMarginScale(),
+                    rm.getRewardL2Coef(), rm.hasValidationFraction() ? rm.getValidationFraction() : 0.05,
+                    rm.getEpochs() == 0 ? 1 : rm.getEpochs(), rm.getBatchSize() == 0 ? 64 : rm.getBatchSize(),
+                    rm.getOptimizer().getLearningRate() == 0 ? 1e-5 : rm.getOptimizer().getLearningRate(),
+                    rm.getOptimizer().getWarmupSteps(), rm.getOptimizer().getWeightDecay(),
+                    rm.getOptimizer().hasMaxGradNorm() ? rm.getOptimizer().getMaxGradNorm() : 1.0,
+                    rm.getMaxSeqLength() == 0 ? model.maxPositionEmbeddings() : rm.getMaxSeqLength(), rm.getSeed(),
+                    rm.getOutputName().isEmpty() ? "reward" : rm.getOutputName());
+            RewardModelJob.Result r = RewardModelJob.run(model, weights, init.file("tokenizer.json"), data, store, cfg,
+                    p -> {
+                        step.set((double) p.step());
+                        loss.set(p.loss());
+                        tokensPerSecond.set(p.tokensPerSecond());
+                        registry.update(id, b -> b.setProgress(JobProgress.newBuilder().setStep(p.step())
+                                .setTotalSteps(p.totalSteps()).setEta(Durations.fromMillis(p.eta().toMillis()))),
+                                "train", p.toString(), Map.of("loss", p.loss(), "accuracy", p.accuracy(),
+                                        "tokens_per_second", p.tokensPerSecond()));
+                    });
+            announcer.announce(r.version(), id);
+            Map<String, Double> metrics = new LinkedHashMap<>(r.version().metrics());
+            ModelRef produced = ModelRef.newBuilder().setName(r.version().name()).setVersion(r.version().version()).build();
+            registry.update(id, b -> b.setState(JobState.JOB_STATE_SUCCEEDED).setFinishedAt(JobRegistry.now())
+                    .putAllMetrics(metrics).addProducedModels(produced)
+                    .addInputModels(ModelRef.newBuilder().setName(name).setVersion(version)),
+                    "done", "reward model finished: " + produced.getName() + " v" + produced.getVersion(), metrics);
+        } catch (Exception | Error e) {
+            LOG.errorf(e, "reward-model job %s failed", id);
+            registry.update(id, b -> b.setState(JobState.JOB_STATE_FAILED).setFinishedAt(JobRegistry.now())
+                    .setError(e.toString()), "failed", e.toString(), Map.of());
+        }
+    }
+
+    private List<PreferencePair> read(RewardModelConfig rm) throws IOException {
+        List<PreferencePair> pairs;
+        if (rm.getData().hasPath()) {
+            pairs = PreferencePair.readJsonl(Path.of(rm.getData().getPath()));
+        } else {
+            String topic = rm.getData().hasTopic() ? rm.getData().getTopic() : "rlhf.preferences.v1";
+            pairs = snapshot(topic);
+        }
+        long max = rm.getData().getMaxRecords();
+        if (max > 0 && pairs.size() > max) {
+            pairs = pairs.subList(0, (int) max);
+        }
+        if (pairs.isEmpty()) {
+            throw new IllegalArgumentException("reward_model.data holds no preference pairs");
+        }
+        return pairs;
+    }
+
+    /** Every retained Preference of {@code topic} up to its end offsets now, each preference id once. */
+    private List<PreferencePair> snapshot(String topic) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "trainer-rm-" + UUID.randomUUID());
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        List<PreferencePair> out = new ArrayList<>();
+        Set<String> seen = new HashSet<>();
+        int unreadable = 0;
+        try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(p)) {
+            List<TopicPartition> partitions = consumer.partitionsFor(topic, Duration.ofSeconds(10)).stream()
+                    .map(i -> new TopicPartition(i.topic(), i.partition())).toList();
+            consumer.assign(partitions);
+            consumer.seekToBeginning(partitions);
+            Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
+            long deadline = System.currentTimeMillis() + 120_000;
+            while (partitions.stream().anyMatch(tp -> consumer.position(tp) < end.get(tp))) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new IllegalStateException("reading " + topic + " did not reach its end offsets in 120 s");
+                }
+                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
+                    if (r.offset() >= end.get(new TopicPartition(r.topic(), r.partition()))) {
+                        continue;
+                    }
+                    try {
+                        Preference pref = Preference.parseFrom(r.value() == null ? new byte[0] : r.value());
+                        if (seen.add(pref.getPreferenceId())) {
+                            out.add(PreferencePair.of(pref));
+                        }
+                    } catch (InvalidProtocolBufferException | IllegalArgumentException e) {
+                        unreadable++;
+                    }
+                }
+            }
+        }
+        if (unreadable > 0) {
+            LOG.warnf("skipped %d unreadable or invalid records of %s", unreadable, topic);
+        }
+        return out;
+    }
+}
