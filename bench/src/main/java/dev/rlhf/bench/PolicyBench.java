@@ -14,9 +14,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtSession;
 import dev.rlhf.kafka.support.ReliableProducers;
 import dev.rlhf.model.LlamaWeights;
 import dev.rlhf.model.ModelConfig;
@@ -26,6 +23,7 @@ import dev.rlhf.model.SafeTensors;
 import dev.rlhf.model.Tensor;
 import dev.rlhf.model.onnx.DecoderGraph;
 import dev.rlhf.model.onnx.OnnxExport;
+import dev.rlhf.model.ort.OrtPeak;
 import dev.rlhf.model.text.DefaultTokenizer;
 import dev.rlhf.proto.v1.GenerateRequest;
 import dev.rlhf.proto.v1.GenerateStreamChunk;
@@ -72,7 +70,7 @@ public final class PolicyBench {
                         "-Drlhf.policy.threads=" + Runtime.getRuntime().availableProcessors()));
         ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
         try {
-            double peak = ortMatMulPeak();
+            double peak = OrtPeak.matMulGflops(Runtime.getRuntime().availableProcessors());
             System.out.printf("policy bench: %.1fM parameters, prompt %d tokens, %d new tokens per request, %d s per"
                     + " phase, ONNX Runtime fp32 MatMul peak %.1f GFLOP/s%n", n / 1e6, PROMPT, maxNew, seconds, peak);
             load(channel, 4, maxNew, 3, null); // warmup
@@ -245,40 +243,5 @@ public final class PolicyBench {
         OnnxExport.write(c, w, DecoderGraph.Head.CAUSAL_LM, dir.resolve("model.onnx"), false);
         new ModelStore(store).write("policy", ModelKind.POLICY, 0, dir, Map.of());
         return w.values().stream().mapToLong(Tensor::numel).sum();
-    }
-
-    /** fp32 GFLOP/s of a 1024×1024 MatMul graph on this ONNX Runtime: the compute roofline. */
-    private static double ortMatMulPeak() throws Exception {
-        int size = 1024;
-        Path file = Files.createTempFile("matmul", ".onnx");
-        dev.rlhf.model.onnx.Onnx.TypeProto.Builder type = dev.rlhf.model.onnx.Onnx.TypeProto.newBuilder();
-        type.getTensorTypeBuilder().setElemType(1).getShapeBuilder()
-                .addDim(dev.rlhf.model.onnx.Onnx.TensorShapeProto.Dimension.newBuilder().setDimValue(size))
-                .addDim(dev.rlhf.model.onnx.Onnx.TensorShapeProto.Dimension.newBuilder().setDimValue(size));
-        var graph = dev.rlhf.model.onnx.Onnx.GraphProto.newBuilder().setName("mm")
-                .addNode(dev.rlhf.model.onnx.Onnx.NodeProto.newBuilder().setOpType("MatMul").addInput("a").addInput("b")
-                        .addOutput("c"))
-                .addInput(dev.rlhf.model.onnx.Onnx.ValueInfoProto.newBuilder().setName("a").setType(type))
-                .addInput(dev.rlhf.model.onnx.Onnx.ValueInfoProto.newBuilder().setName("b").setType(type))
-                .addOutput(dev.rlhf.model.onnx.Onnx.ValueInfoProto.newBuilder().setName("c").setType(type));
-        Files.write(file, dev.rlhf.model.onnx.Onnx.ModelProto.newBuilder().setIrVersion(8)
-                .addOpsetImport(dev.rlhf.model.onnx.Onnx.OperatorSetIdProto.newBuilder().setVersion(17))
-                .setGraph(graph).build().toByteArray());
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
-        float[] data = new float[size * size];
-        Arrays.fill(data, 0.5f);
-        double best = 0;
-        try (OrtSession s = env.createSession(file.toString(), new OrtSession.SessionOptions());
-                OnnxTensor a = OnnxTensor.createTensor(env, java.nio.FloatBuffer.wrap(data), new long[] {size, size});
-                OnnxTensor b = OnnxTensor.createTensor(env, java.nio.FloatBuffer.wrap(data), new long[] {size, size})) {
-            for (int i = 0; i < 10; i++) {
-                long start = System.nanoTime();
-                try (var out = s.run(Map.of("a", a, "b", b))) {
-                    best = Math.max(best, 2.0 * size * size * size / ((System.nanoTime() - start) / 1e9) / 1e9);
-                }
-            }
-        }
-        Files.deleteIfExists(file);
-        return best;
     }
 }

@@ -197,13 +197,30 @@ public final class DecoderGraph {
         return unsqueeze(additive, 1);
     }
 
-    /** values [B, T, K] = x·scoreᵀ; scores [B, K] = values at the last position (inputs are left-padded). */
+    /**
+     * values [B, T, K] = x·scoreᵀ; scores [B, K] = values at the last position (inputs are
+     * left-padded), plus, when the weights carry a randomized prior ({@code prior.embed}
+     * [V, P], {@code prior.weight} [K, P]), each member's fixed prior of the masked mean of
+     * {@code prior.embed} over the sequence's tokens.
+     */
     private void scalarHead(String x) {
         g.opNamed("MatMul", "values", List.of(), x, weight("score.weight", true)); // [B, T, K]
         String lastIndex = g.op("Sub", "last_index", g.op("Shape", "T", List.of(intAttr("start", 1), intAttr("end", 2)),
                 "input_ids"), g.int64s("one", 1)); // [1]
         String picked = g.op("Gather", "picked", List.of(intAttr("axis", 1)), "values", lastIndex); // [B, 1, K]
-        g.opNamed("Squeeze", "scores", List.of(), picked, g.int64s("axes", 1));
+        if (!w.containsKey("prior.embed")) {
+            g.opNamed("Squeeze", "scores", List.of(), picked, g.int64s("axes", 1));
+            return;
+        }
+        String learned = g.op("Squeeze", "learned", picked, g.int64s("axes", 1)); // [B, K]
+        String mask = g.op("Cast", "maskf", List.of(intAttr("to", DataType.FLOAT_VALUE)), "attention_mask"); // [B, T]
+        String embedded = g.op("Gather", "prior_embed", weight("prior.embed", false), "input_ids"); // [B, T, P]
+        String masked = g.op("Mul", "prior_masked", embedded, unsqueeze(mask, -1));
+        String sum = g.op("ReduceSum", "prior_sum", List.of(intAttr("keepdims", 0)), masked, g.int64s("axes", 1));
+        String count = g.op("ReduceSum", "prior_count", List.of(intAttr("keepdims", 1)), mask, g.int64s("axes", 1));
+        String bag = g.op("Div", "prior_bag", sum, count); // [B, P]
+        String prior = g.op("MatMul", "prior", bag, weight("prior.weight", true)); // [B, K]
+        g.opNamed("Add", "scores", List.of(), learned, prior);
     }
 
     private String unsqueeze(String x, long axis) {

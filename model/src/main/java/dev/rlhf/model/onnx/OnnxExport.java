@@ -38,7 +38,8 @@ public final class OnnxExport {
      * Writes {@code file} (and {@code file + ".data"} when external).
      *
      * @param weights HF-named weights, checked against {@code config} first; for
-     *                {@link DecoderGraph.Head#SCALAR} also {@code score.weight} [K, D]
+     *                {@link DecoderGraph.Head#SCALAR} also {@code score.weight} [K, D] and, optionally,
+     *                a randomized prior {@code prior.embed} [V, P] and {@code prior.weight} [K, P]
      * @param external force external data (otherwise chosen by size)
      * @return whether the weights were written as external data
      */
@@ -92,6 +93,8 @@ public final class OnnxExport {
     private static Map<String, Tensor> withoutScore(Map<String, Tensor> weights) {
         Map<String, Tensor> copy = new java.util.LinkedHashMap<>(weights);
         copy.remove("score.weight");
+        copy.remove("prior.embed");
+        copy.remove("prior.weight");
         return copy;
     }
 

@@ -106,6 +106,9 @@ public final class RewardModelJob {
     record Encoded(String prompt, int[] chosen, int[] rejected, float margin, float[] weights) {
     }
 
+    /** β of an ensemble's randomized prior ({@link RewardModel}); rewards are of order 1 after training. */
+    static final double PRIOR_SCALE = 3.0;
+
     private RewardModelJob() {
     }
 
@@ -158,7 +161,7 @@ public final class RewardModelJob {
         WarmupCosineSchedule schedule = new WarmupCosineSchedule(cfg.learningRate(), Math.min(cfg.warmupSteps(), total),
                 total, 0.1);
         try (NDManager m = NDManager.newBaseManager();
-                RewardModel rm = RewardModel.of(model, init, cfg.members(), cfg.seed(), m);
+                RewardModel rm = RewardModel.of(model, init, cfg.members(), cfg.seed(), PRIOR_SCALE, m);
                 AdamW optimizer = new AdamW(rm.parameters(), AdamW.Options.defaults(cfg.weightDecay()), m)) {
             rm.requireGradients(true);
             // 4. train

@@ -103,27 +103,33 @@ class RewardModelJobTest {
     }
 
     @Test
-    void anEnsembleExportsEveryHeadAndOnnxScoresAsTheTrainer() throws Exception {
+    void theEnsembleDisagreesMoreOffTheTrainingDistributionAndOnnxScoresAsTheTrainer() throws Exception {
         Setup s = setup();
         ModelStore store = new ModelStore(tmp.resolve("store"));
-        List<PreferencePair> pairs = rulePairs(600, 0.1, 2);
+        List<PreferencePair> pairs = rulePairs(1500, 0.1, 2);
         RewardModelJob.Result r = RewardModelJob.run(s.config(), s.init(), s.tokenizer(), pairs, store,
-                config(4, true, 1), p -> { });
+                config(4, true, 4), p -> { });
+        // training-like: pairs it trained on (either side); off the distribution: symbols and digits it never saw
         List<String> prompts = new ArrayList<>();
         List<String> responses = new ArrayList<>();
-        for (int i = 0; i < 12; i++) {
+        List<String> outOfDistribution = new ArrayList<>();
+        Random rand = new Random(99);
+        for (int i = 0; i < 40; i++) {
             prompts.add(pairs.get(i).prompt());
             responses.add(i % 2 == 0 ? pairs.get(i).chosen() : pairs.get(i).rejected());
+            outOfDistribution.add("#@! 0123456789 ".repeat(1 + rand.nextInt(3)) + "@@@@####!!!!");
         }
         float[][] in = onnxScores(r, s, prompts, responses);
+        float[][] out = onnxScores(r, s, prompts, outOfDistribution);
         assertEquals(4, in[0].length, "one score per member");
-        assertTrue(meanStd(in) > 0, "bootstrapped members differ");
-        assertTrue(r.validation().uncertainty() > 0);
+        double spreadIn = meanStd(in);
+        double spreadOut = meanStd(out);
+        assertTrue(spreadOut > 2 * spreadIn, "ensemble std on training pairs " + spreadIn + ", off them " + spreadOut);
         // the ONNX export scores exactly as the trainer's model
         try (NDManager m = NDManager.newBaseManager()) {
             Map<String, Tensor> weights = new LinkedHashMap<>();
             r.weights().forEach(t -> weights.put(t.name(), t));
-            try (RewardModel rm = RewardModel.of(s.config(), weights, 4, 0, m)) {
+            try (RewardModel rm = RewardModel.of(s.config(), weights, 4, 0, 0, m)) {
                 List<int[]> seqs = encode(s, prompts, responses);
                 OrtDecoder.Padded p = OrtDecoder.Padded.left(seqs, s.config().padTokenId());
                 NDArray djl = rm.score(m.create(p.ids()), m.create(p.mask()), m.create(p.positions()));
