@@ -19,10 +19,15 @@ import dev.rlhf.model.Tensor;
 import dev.rlhf.model.onnx.DecoderGraph;
 import dev.rlhf.model.onnx.OnnxExport;
 import dev.rlhf.model.ort.OrtDecoder;
+import dev.rlhf.model.ort.OrtPeak;
+import dev.rlhf.model.ort.OrtScorer;
 import dev.rlhf.trainer.algo.WarmupCosineSchedule;
 import dev.rlhf.trainer.engine.AdamW;
 import dev.rlhf.trainer.engine.LanguageModelTrainer;
 import dev.rlhf.trainer.engine.LlamaModel;
+import dev.rlhf.trainer.rm.PreferencePair;
+import dev.rlhf.trainer.rm.RewardModel;
+import dev.rlhf.trainer.rm.RewardModelJob;
 
 /**
  * {@code bin/rlhf bench model}: the model core's speed on a ~32M-parameter Llama config, each
@@ -32,7 +37,10 @@ import dev.rlhf.trainer.engine.LlamaModel;
  * attention not counted) ÷ the fp32 matmul peak of the same libtorch (2048² matmuls);
  * <li>serving (ONNX Runtime): greedy decode with KV cache, tokens/s at batch 1 and 8; batch 1
  * ÷ the memory-bandwidth roofline (fp32 weight bytes per token ÷ a triad bandwidth measured
- * here with as many threads).
+ * here with as many threads);
+ * <li>reward model: training tokens/s of {@code RewardModelJob} (chosen and rejected sides,
+ * Bradley–Terry, AdamW; 6·N·tokens ÷ the libtorch peak) and ONNX Runtime scoring at batch 32
+ * (sequences/s; 2·N·tokens ÷ the ONNX Runtime fp32 MatMul peak measured here).
  * </ol>
  */
 public final class ModelBench {
@@ -70,7 +78,24 @@ public final class ModelBench {
             decode8 = decode(d, 8, 64);
         }
         Files.deleteIfExists(onnx);
+
+        // 3. reward model: training, and scoring at batch 32 vs the ONNX Runtime matmul peak
+        double rmTrainTokensPerSecond = rewardTraining(c, w, dir);
+        Map<String, Tensor> rw = new LinkedHashMap<>(w);
+        float[] head = new float[c.hiddenSize()];
+        java.util.Arrays.fill(head, 0.01f);
+        rw.put(RewardModel.HEAD, new Tensor(RewardModel.HEAD, new long[] {1, c.hiddenSize()}, head));
+        Path scorer = dir.resolve("reward.onnx");
+        OnnxExport.write(c, rw, DecoderGraph.Head.SCALAR, scorer, false);
+        int scoreLength = 128;
+        double ortPeak = OrtPeak.matMulGflops(threads);
+        double sequencesPerSecond;
+        try (OrtScorer s = OrtScorer.open(scorer, c, OrtDecoder.Options.cpu(threads), 32)) {
+            sequencesPerSecond = score(s, 32, scoreLength);
+        }
+        Files.deleteIfExists(scorer);
         Files.deleteIfExists(dir);
+        double scoreGflops = 2.0 * n * scoreLength * sequencesPerSecond / 1e9;
 
         System.out.println();
         System.out.println("| measurement | figure | ceiling (same run) | ratio | target |");
@@ -83,6 +108,63 @@ public final class ModelBench {
                 decode1 / roofline);
         System.out.printf("| ORT greedy decode, batch 8 | %,.0f tokens/s | — | %.2f× batch 1 | |%n", decode8,
                 decode8 / decode1);
+        System.out.printf("| reward-model training (RewardModelJob, 2 × 8 sequences of ~%d tokens per step) | %,.0f"
+                + " tokens/s = %.1f GFLOP/s | libtorch fp32 matmul peak %.1f GFLOP/s | %.2f | |%n", REWARD_LENGTH,
+                rmTrainTokensPerSecond, 6.0 * n * rmTrainTokensPerSecond / 1e9, peak, 6.0 * n * rmTrainTokensPerSecond / 1e9 / peak);
+        System.out.printf("| reward scoring (OrtScorer), batch 32 × %d tokens | %,.1f sequences/s = %.1f GFLOP/s |"
+                + " ONNX Runtime fp32 MatMul peak %.1f GFLOP/s | %.2f | |%n", scoreLength, sequencesPerSecond, scoreGflops,
+                ortPeak, scoreGflops / ortPeak);
+    }
+
+    private static final int REWARD_LENGTH = 128;
+
+    /** Tokens/s of a reward-model job on synthetic pairs (the job's own figure, first step included). */
+    private static double rewardTraining(ModelConfig c, Map<String, Tensor> w, Path dir) throws Exception {
+        Path tokenizer = dir.resolve("tokenizer.json");
+        dev.rlhf.model.text.DefaultTokenizer.write(tokenizer, List.of("reward bench"), 300);
+        Random r = new Random(3);
+        List<PreferencePair> pairs = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            pairs.add(new PreferencePair(randomText(r, 16), randomText(r, REWARD_LENGTH - 24),
+                    randomText(r, REWARD_LENGTH - 24), 0, 1));
+        }
+        double[] tokensPerSecond = {0};
+        Path store = dir.resolve("store");
+        RewardModelJob.run(c, w, tokenizer, pairs, new dev.rlhf.model.ModelStore(store),
+                new RewardModelJob.Config(1, false, 0, 0, 0, 1, 8, 1e-5, 0, 0, 1.0, c.maxPositionEmbeddings(), 1, "reward"),
+                p -> tokensPerSecond[0] = p.tokensPerSecond());
+        dev.rlhf.trainer.VersionFolder.delete(store);
+        Files.deleteIfExists(tokenizer);
+        return tokensPerSecond[0];
+    }
+
+    /** Lowercase letters: one byte-level token each with the bench's 300-token tokenizer. */
+    private static String randomText(Random r, int length) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < length; i++) {
+            sb.append((char) ('a' + r.nextInt(26)));
+        }
+        return sb.toString();
+    }
+
+    /** Sequences/s of scoring batches of {@code batch} random sequences of {@code length} tokens. */
+    private static double score(OrtScorer s, int batch, int length) throws Exception {
+        Random r = new Random(5);
+        List<int[]> seqs = new ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+            int[] seq = new int[length];
+            for (int j = 0; j < length; j++) {
+                seq[j] = 3 + r.nextInt(s.config().vocabSize() - 3);
+            }
+            seqs.add(seq);
+        }
+        s.score(seqs); // warmup
+        int rounds = 4;
+        long start = System.nanoTime();
+        for (int i = 0; i < rounds; i++) {
+            s.score(seqs);
+        }
+        return rounds * batch / ((System.nanoTime() - start) / 1e9);
     }
 
     /** fp32 matmul GFLOP/s of this libtorch: the best of several 2048×2048 products. */
