@@ -12,7 +12,6 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.atomic.AtomicReference;
 
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -39,7 +38,6 @@ import dev.rlhf.proto.v1.Preference;
 import dev.rlhf.proto.v1.RewardModelConfig;
 import dev.rlhf.trainer.rm.PreferencePair;
 import dev.rlhf.trainer.rm.RewardModelJob;
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.enterprise.context.ApplicationScoped;
 
@@ -60,9 +58,7 @@ public class RewardModelJobRunner {
     private final JobQueue jobs;
     private final ModelAnnouncer announcer;
     private final String bootstrap;
-    private final AtomicReference<Double> step = new AtomicReference<>(0.0);
-    private final AtomicReference<Double> loss = new AtomicReference<>(Double.NaN);
-    private final AtomicReference<Double> tokensPerSecond = new AtomicReference<>(0.0);
+    private final JobGauges gauges;
 
     RewardModelJobRunner(JobRegistry registry, TrainerConfig config, MeterRegistry meters, JobQueue jobs,
             ModelAnnouncer announcer,
@@ -72,12 +68,7 @@ public class RewardModelJobRunner {
         this.jobs = jobs;
         this.announcer = announcer;
         this.bootstrap = bootstrap;
-        Gauge.builder("rlhf.trainer.step", step, AtomicReference::get).tag("kind", "reward_model")
-                .description("Optimizer steps done by the running job").register(meters);
-        Gauge.builder("rlhf.trainer.loss", loss, AtomicReference::get).tag("kind", "reward_model")
-                .description("Training loss of the last step").register(meters);
-        Gauge.builder("rlhf.trainer.tokens_per_second", tokensPerSecond, AtomicReference::get).tag("kind", "reward_model")
-                .description("Training throughput of the running job").register(meters);
+        this.gauges = new JobGauges(meters, "reward_model");
     }
 
     /**
@@ -137,9 +128,7 @@ public class RewardModelJobRunner {
                     rm.getOutputName().isEmpty() ? "reward" : rm.getOutputName());
             RewardModelJob.Result r = RewardModelJob.run(model, weights, init.file("tokenizer.json"), data, store, cfg,
                     p -> {
-                        step.set((double) p.step());
-                        loss.set(p.loss());
-                        tokensPerSecond.set(p.tokensPerSecond());
+                        gauges.update(p.step(), p.loss(), p.tokensPerSecond());
                         registry.update(id, b -> b.setProgress(JobProgress.newBuilder().setStep(p.step())
                                 .setTotalSteps(p.totalSteps()).setEta(Durations.fromMillis(p.eta().toMillis()))),
                                 "train", p.toString(), Map.of("loss", p.loss(), "accuracy", p.accuracy(),

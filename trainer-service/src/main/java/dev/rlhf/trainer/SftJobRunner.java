@@ -7,7 +7,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicReference;
 
 import org.jboss.logging.Logger;
 
@@ -25,7 +24,6 @@ import dev.rlhf.proto.v1.ModelRef;
 import dev.rlhf.proto.v1.SftConfig;
 import dev.rlhf.trainer.sft.SftExample;
 import dev.rlhf.trainer.sft.SftJob;
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.enterprise.context.ApplicationScoped;
 
@@ -44,9 +42,7 @@ public class SftJobRunner {
     private final TrainerConfig config;
     private final JobQueue jobs;
     private final ModelAnnouncer announcer;
-    private final AtomicReference<Double> step = new AtomicReference<>(0.0);
-    private final AtomicReference<Double> loss = new AtomicReference<>(Double.NaN);
-    private final AtomicReference<Double> tokensPerSecond = new AtomicReference<>(0.0);
+    private final JobGauges gauges;
 
     SftJobRunner(JobRegistry registry, TrainerConfig config, MeterRegistry meters, JobQueue jobs,
             ModelAnnouncer announcer) {
@@ -54,12 +50,7 @@ public class SftJobRunner {
         this.config = config;
         this.jobs = jobs;
         this.announcer = announcer;
-        Gauge.builder("rlhf.trainer.step", step, AtomicReference::get).tag("kind", "sft")
-                .description("Optimizer steps done by the running job").register(meters);
-        Gauge.builder("rlhf.trainer.loss", loss, AtomicReference::get).tag("kind", "sft")
-                .description("Training loss of the last step").register(meters);
-        Gauge.builder("rlhf.trainer.tokens_per_second", tokensPerSecond, AtomicReference::get).tag("kind", "sft")
-                .description("Training throughput of the running job").register(meters);
+        this.gauges = new JobGauges(meters, "sft");
     }
 
     /**
@@ -111,9 +102,7 @@ public class SftJobRunner {
                     (int) sft.getCheckpointEverySteps(), config.checkpoints().resolve(id), output,
                     !sft.getSkipReferenceExport());
             SftJob.Result r = SftJob.run(start.config(), start.weights(), start.tokenizer(), data, store, cfg, p -> {
-                step.set((double) p.step());
-                loss.set(p.loss());
-                tokensPerSecond.set(p.tokensPerSecond());
+                gauges.update(p.step(), p.loss(), p.tokensPerSecond());
                 registry.update(id, b -> b.setProgress(JobProgress.newBuilder().setStep(p.step())
                         .setTotalSteps(p.totalSteps()).setEta(Durations.fromMillis(p.eta().toMillis()))),
                         "train", p.toString(), Map.of("loss", p.loss(), "tokens_per_second", p.tokensPerSecond()));

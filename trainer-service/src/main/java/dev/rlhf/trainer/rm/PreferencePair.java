@@ -1,17 +1,13 @@
 package dev.rlhf.trainer.rm;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.rlhf.proto.v1.Preference;
+import dev.rlhf.trainer.Jsonl;
 
 /**
  * One training pair of a reward model: {@code chosen} ≻ {@code rejected} for {@code prompt},
@@ -21,8 +17,6 @@ import dev.rlhf.proto.v1.Preference;
  * @param weight sample weight, &gt; 0
  */
 public record PreferencePair(String prompt, String chosen, String rejected, double margin, double weight) {
-
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     public PreferencePair {
         if (prompt == null || prompt.isEmpty() || chosen == null || rejected == null) {
@@ -46,32 +40,16 @@ public record PreferencePair(String prompt, String chosen, String rejected, doub
      * @throws IllegalArgumentException naming the file and line of a malformed record
      */
     public static List<PreferencePair> readJsonl(Path file) throws IOException {
-        List<PreferencePair> out = new ArrayList<>();
-        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            String line;
-            int n = 0;
-            while ((line = in.readLine()) != null) {
-                n++;
-                if (line.isBlank()) {
-                    continue;
-                }
-                try {
-                    JsonNode o = JSON.readTree(line);
-                    for (String field : List.of("prompt", "chosen", "rejected")) {
-                        if (!o.path(field).isTextual()) {
-                            throw new IllegalArgumentException("\"" + field + "\" must be a string");
-                        }
-                    }
-                    out.add(new PreferencePair(o.get("prompt").asText(), o.get("chosen").asText(),
-                            o.get("rejected").asText(), o.path("margin").asDouble(0), o.path("weight").asDouble(1)));
-                } catch (IOException | IllegalArgumentException e) {
-                    throw new IllegalArgumentException(file + " line " + n + ": " + e.getMessage(), e);
-                }
+        return Jsonl.read(file, PreferencePair::parse, "preference pairs");
+    }
+
+    private static PreferencePair parse(JsonNode o) {
+        for (String field : List.of("prompt", "chosen", "rejected")) {
+            if (!o.path(field).isTextual()) {
+                throw new IllegalArgumentException("\"" + field + "\" must be a string");
             }
         }
-        if (out.isEmpty()) {
-            throw new IllegalArgumentException(file + " holds no preference pairs");
-        }
-        return out;
+        return new PreferencePair(o.get("prompt").asText(), o.get("chosen").asText(), o.get("rejected").asText(),
+                o.path("margin").asDouble(0), o.path("weight").asDouble(1));
     }
 }

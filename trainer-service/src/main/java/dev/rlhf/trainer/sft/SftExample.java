@@ -1,15 +1,11 @@
 package dev.rlhf.trainer.sft;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.rlhf.model.text.ChatTemplate;
 
@@ -20,8 +16,6 @@ import dev.rlhf.model.text.ChatTemplate;
  * {@code {"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}}.
  */
 public record SftExample(List<ChatTemplate.Message> messages) {
-
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     public static SftExample of(String prompt, String response) {
         return new SftExample(List.of(new ChatTemplate.Message("user", prompt),
@@ -43,26 +37,7 @@ public record SftExample(List<ChatTemplate.Message> messages) {
      * @throws IllegalArgumentException naming the file and line of a malformed record
      */
     public static List<SftExample> readJsonl(Path file) throws IOException {
-        List<SftExample> out = new ArrayList<>();
-        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            String line;
-            int n = 0;
-            while ((line = in.readLine()) != null) {
-                n++;
-                if (line.isBlank()) {
-                    continue;
-                }
-                try {
-                    out.add(parse(JSON.readTree(line)));
-                } catch (IOException | IllegalArgumentException e) {
-                    throw new IllegalArgumentException(file + " line " + n + ": " + e.getMessage(), e);
-                }
-            }
-        }
-        if (out.isEmpty()) {
-            throw new IllegalArgumentException(file + " holds no examples");
-        }
-        return out;
+        return dev.rlhf.trainer.Jsonl.read(file, SftExample::parse, "examples");
     }
 
     static SftExample parse(JsonNode node) {
