@@ -1,21 +1,16 @@
 package dev.rlhf.policy;
 
-import java.time.Duration;
 import java.util.List;
-import java.util.Properties;
 import java.util.UUID;
 
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 
+import dev.rlhf.kafka.support.TopicFollower;
 import dev.rlhf.proto.v1.ModelVersion;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
@@ -24,13 +19,13 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 
 /**
- * Follows {@code rlhf.models.v1} and hot-swaps announced versions of the served names. Every
- * replica must see every announcement, so partitions are assigned, not shared by a group;
- * the consumer starts at the end (at start-up the registry already loaded the latest stored
- * versions). Unreadable announcements are logged and counted, never fatal.
+ * Follows {@code rlhf.models.v1} and hot-swaps announced versions of the served names (a
+ * {@link TopicFollower}: every replica sees every announcement, from the end of the topic).
+ * It also runs the registry's start-up load, ordered against the follower's start position
+ * (see {@link #onStart}). Unreadable announcements are logged and counted, never fatal.
  */
 @ApplicationScoped
-public class ModelAnnouncements {
+public class ModelAnnouncements implements TopicFollower.Handler<ModelVersion> {
 
     private static final Logger LOG = Logger.getLogger(ModelAnnouncements.class);
 
@@ -38,9 +33,7 @@ public class ModelAnnouncements {
     private final PolicyConfig config;
     private final MeterRegistry meters;
     private final String bootstrap;
-    private volatile boolean running = true;
-    private volatile KafkaConsumer<String, byte[]> consumer;
-    private Thread thread;
+    private final TopicFollower<ModelVersion> follower;
 
     ModelAnnouncements(ModelRegistry registry, PolicyConfig config, MeterRegistry meters,
             @ConfigProperty(name = "kafka.bootstrap.servers") String bootstrap) {
@@ -48,72 +41,58 @@ public class ModelAnnouncements {
         this.config = config;
         this.meters = meters;
         this.bootstrap = bootstrap;
+        this.follower = new TopicFollower<>(bootstrap, config.modelsTopic(), "policy-service-models-" + UUID.randomUUID(),
+                "model-announcements", ModelVersion.parser(), this);
     }
 
+    /**
+     * Start-up, in this order, so that no announcement falls between the registry's load and
+     * the follower's start position:
+     * <ol>
+     * <li>the follower resolves the end of the topic, on this thread;
+     * <li>the registry loads the latest stored version of each name;
+     * <li>the follower delivers every announcement from the positions of step 1.
+     * </ol>
+     * A version is stored before it is announced, so one announced before step 1 is in the
+     * store for step 2, and one announced later is delivered in step 3 (a swap to the version
+     * already served does nothing). Positioned after the load instead, as the follower once
+     * was on its own thread, it missed what was announced in between until the next one.
+     * Delivering from step 3 only also keeps a swap from racing the load, where the load's
+     * older version could replace the announced one. When the broker cannot be reached at
+     * step 1, the follower positions itself when it connects, as before.
+     */
     void onStart(@Observes StartupEvent ignored) {
-        thread = new Thread(this::follow, "model-announcements");
-        thread.setDaemon(true);
-        thread.start();
+        follower.position();
+        registry.loadLatest();
+        follower.start();
     }
 
     void onStop(@Observes ShutdownEvent ignored) {
-        running = false;
-        KafkaConsumer<String, byte[]> c = consumer;
-        if (c != null) {
-            c.wakeup(); // the polling thread leaves with a WakeupException and closes it
-        }
+        follower.close();
     }
 
-    private void follow() {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "policy-service-models-" + UUID.randomUUID());
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        while (running) {
-            try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(p)) {
-                this.consumer = consumer;
-                List<TopicPartition> partitions = consumer.partitionsFor(config.modelsTopic(), Duration.ofSeconds(10))
-                        .stream().map(i -> new TopicPartition(i.topic(), i.partition())).toList();
-                consumer.assign(partitions);
-                consumer.seekToEnd(partitions);
-                partitions.forEach(consumer::position); // resolve "end" now, before any announce
-                LOG.infof("following %s for %s", config.modelsTopic(), config.models());
-                while (running) {
-                    for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
-                        handle(r);
-                    }
-                }
-            } catch (org.apache.kafka.common.errors.WakeupException | org.apache.kafka.common.errors.InterruptException e) {
-                return;
-            } catch (RuntimeException e) {
-                if (!running) {
-                    return;
-                }
-                LOG.warnf("following %s at %s failed (%s); retrying in 2 s", config.modelsTopic(), bootstrap, e.toString());
-                try {
-                    Thread.sleep(2000);
-                } catch (InterruptedException ie) {
-                    return;
-                }
-            }
-        }
+    @Override
+    public void positioned(List<TopicPartition> partitions) {
+        LOG.infof("following %s for %s", config.modelsTopic(), config.models());
     }
 
-    private void handle(ConsumerRecord<String, byte[]> r) {
-        ModelVersion v;
-        try {
-            v = ModelVersion.parseFrom(r.value() == null ? new byte[0] : r.value());
-        } catch (InvalidProtocolBufferException e) {
-            meters.counter("rlhf.policy.announcements", "outcome", "unreadable").increment();
-            LOG.errorf("unreadable announcement at %s-%d@%d: %s", r.topic(), r.partition(), r.offset(), e.getMessage());
-            return;
-        }
+    @Override
+    public void message(ModelVersion v) {
         if (!config.models().contains(v.getName()) || v.getRetired()) {
             return;
         }
         LOG.infof("announced %s v%d", v.getName(), v.getVersion());
         registry.swap(v.getName(), v.getVersion());
+    }
+
+    @Override
+    public void unreadable(ConsumerRecord<String, byte[]> r, InvalidProtocolBufferException e) {
+        meters.counter("rlhf.policy.announcements", "outcome", "unreadable").increment();
+        LOG.errorf("unreadable announcement at %s-%d@%d: %s", r.topic(), r.partition(), r.offset(), e.getMessage());
+    }
+
+    @Override
+    public void failed(RuntimeException e) {
+        LOG.warnf("following %s at %s failed (%s); retrying in 2 s", config.modelsTopic(), bootstrap, e.toString());
     }
 }

@@ -15,10 +15,8 @@ import dev.rlhf.model.ort.OrtDecoder;
 import dev.rlhf.model.text.Tokenizer;
 import dev.rlhf.policy.engine.ContinuousBatcher;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.quarkus.runtime.StartupEvent;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
-import jakarta.enterprise.event.Observes;
 
 /**
  * The served models by name. A swap loads the new version from the store (checksums
@@ -52,7 +50,12 @@ public class ModelRegistry {
         }
     }
 
-    void onStart(@Observes StartupEvent ignored) {
+    /**
+     * Serves the latest stored version of each name. Called once at start-up by
+     * {@link ModelAnnouncements#onStart}, between positioning its follower and starting it, so
+     * that no announcement is missed.
+     */
+    void loadLatest() {
         for (String name : config.models()) {
             try {
                 java.util.OptionalLong latest = store.latest(name);

@@ -243,7 +243,7 @@ class PolicyGrpcServiceTest {
         assertEquals(0, rows.get(), "the cancelled row left the batch");
         Thread.sleep(200);
         double decoded = outputTokens() - before;
-        assertTrue(decoded < 20, "decoding stopped soon after the cancel, not after 64 tokens: " + decoded);
+        assertTrue(decoded < 40, "decoding stopped soon after the cancel, not after 64 tokens: " + decoded);
         // the connection survives the cancellation: the next call is served
         assertEquals(3, stub.withDeadlineAfter(10, TimeUnit.SECONDS)
                 .generate(request(SamplingParams.newBuilder().setMaxNewTokens(3)).build())

@@ -23,10 +23,8 @@ import dev.rlhf.model.ort.OrtScorer;
 import dev.rlhf.model.text.Tokenizer;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.quarkus.runtime.StartupEvent;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
-import jakarta.enterprise.event.Observes;
 
 /**
  * The served reward models by stored name (those the learned components use). A swap loads
@@ -82,7 +80,12 @@ public class ModelRegistry {
         }
     }
 
-    void onStart(@Observes StartupEvent ignored) {
+    /**
+     * Registers the version gauges and serves the latest stored version of each name. Called
+     * once at start-up by {@link ModelAnnouncements#onStart}, between positioning its follower
+     * and starting it, so that no announcement is missed.
+     */
+    void loadLatest() {
         for (String name : components.models()) {
             Gauge.builder("rlhf.reward.model.version", current, m -> m.containsKey(name) ? m.get(name).versionNumber() : 0)
                     .tag("model", name).description("Version served (0: none loaded)").register(meters);

@@ -249,6 +249,21 @@ public final class OrtDecoder implements AutoCloseable {
      */
     public static OrtDecoder open(Path onnxFile, ModelConfig config, Options options) throws OrtException {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
+        OrtSession session;
+        try (OrtSession.SessionOptions so = sessionOptions(options)) {
+            session = env.createSession(onnxFile.toString(), so);
+        }
+        return new OrtDecoder(env, session, config);
+    }
+
+    /**
+     * The session settings of every graph this package opens ({@link OrtScorer} too): full
+     * graph optimisation, {@code options}' intra-op threads, no spin-waiting, and the
+     * provider. The caller closes them once the session is created.
+     *
+     * @throws IllegalStateException when CUDA is asked for and this build or host has none
+     */
+    static OrtSession.SessionOptions sessionOptions(Options options) throws OrtException {
         OrtSession.SessionOptions so = new OrtSession.SessionOptions();
         so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
         if (options.intraOpThreads() > 0) {
@@ -267,8 +282,7 @@ public final class OrtDecoder implements AutoCloseable {
                         + " or select the CPU provider", e);
             }
         }
-        OrtSession session = env.createSession(onnxFile.toString(), so);
-        return new OrtDecoder(env, session, config);
+        return so;
     }
 
     public ModelConfig config() {

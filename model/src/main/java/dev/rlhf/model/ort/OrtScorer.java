@@ -68,7 +68,7 @@ public final class OrtScorer implements AutoCloseable {
         }
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         OrtSession session;
-        try (OrtSession.SessionOptions so = sessionOptions(options)) {
+        try (OrtSession.SessionOptions so = OrtDecoder.sessionOptions(options)) {
             session = env.createSession(onnxFile.toString(), so);
         }
         try {
@@ -77,29 +77,6 @@ public final class OrtScorer implements AutoCloseable {
             session.close();
             throw e;
         }
-    }
-
-    /** The same session settings as {@link OrtDecoder#open}: full graph optimisation, no spin-waiting. */
-    private static OrtSession.SessionOptions sessionOptions(OrtDecoder.Options options) throws OrtException {
-        OrtSession.SessionOptions so = new OrtSession.SessionOptions();
-        so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-        if (options.intraOpThreads() > 0) {
-            so.setIntraOpNumThreads(options.intraOpThreads());
-        }
-        // no spin-waiting between ops: a server shares its cores with gRPC, Kafka and a second
-        // session during a swap, and spinning threads starve them
-        so.addConfigEntry("session.intra_op.allow_spinning", "0");
-        if (options.provider() == OrtDecoder.Provider.CUDA) {
-            try {
-                so.addCUDA(options.cudaDevice());
-            } catch (OrtException | RuntimeException e) {
-                so.close();
-                throw new IllegalStateException("the CUDA execution provider was demanded but is not available ("
-                        + e.getMessage() + "): use the onnxruntime_gpu build with CUDA 12 libraries on the host,"
-                        + " or select the CPU provider", e);
-            }
-        }
-        return so;
     }
 
     /** K, from the {@code scores} output [B, K]. */
