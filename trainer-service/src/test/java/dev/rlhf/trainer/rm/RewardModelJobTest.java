@@ -94,6 +94,8 @@ class RewardModelJobTest {
         RewardModelJob.Result r = RewardModelJob.run(s.config(), s.init(), s.tokenizer(), rulePairs(3000, noise, 1),
                 store, config(1, false, 2), p -> { });
         double ceiling = 1 - noise;
+        System.out.printf("reward model on the rule with label noise %.2f: held-out accuracy %.3f of %d pairs (ceiling %.2f),"
+                + " ECE %.3f%n", noise, r.validation().accuracy(), r.validation().pairs(), ceiling, r.validation().ece());
         assertTrue(r.validation().pairs() > 400, "held out " + r.validation().pairs());
         assertTrue(Math.abs(r.validation().accuracy() - ceiling) <= 0.03,
                 "held-out accuracy " + r.validation().accuracy() + " vs ceiling " + ceiling);
@@ -124,6 +126,7 @@ class RewardModelJobTest {
         assertEquals(4, in[0].length, "one score per member");
         double spreadIn = meanStd(in);
         double spreadOut = meanStd(out);
+        System.out.printf("ensemble of 4: member std %.3f on training pairs, %.3f off them%n", spreadIn, spreadOut);
         assertTrue(spreadOut > 2 * spreadIn, "ensemble std on training pairs " + spreadIn + ", off them " + spreadOut);
         // the ONNX export scores exactly as the trainer's model
         try (NDManager m = NDManager.newBaseManager()) {
