@@ -1,6 +1,7 @@
 package dev.rlhf.policy;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -205,19 +206,8 @@ public class ModelRegistry {
     /** Closes {@code old} once its leases are released and its requests done (at most 10 minutes). */
     private void retire(ServedModel old) {
         old.gauges().forEach(meters::remove);
-        Thread t = new Thread(() -> {
-            long deadline = System.currentTimeMillis() + 600_000;
-            while (!old.closeIfUnused() && System.currentTimeMillis() < deadline) {
-                try {
-                    Thread.sleep(50);
-                } catch (InterruptedException e) {
-                    break;
-                }
-            }
-            old.close();
-        }, "retire-" + old.name() + "-v" + old.versionNumber());
-        t.setDaemon(true);
-        t.start();
+        old.leases().retire("retire-" + old.name() + "-v" + old.versionNumber(), old::idle, Duration.ofMinutes(10),
+                old::close);
     }
 
     @PreDestroy

@@ -3,6 +3,7 @@ package dev.rlhf.policy;
 import java.time.Instant;
 import java.util.List;
 
+import dev.rlhf.model.Leases;
 import dev.rlhf.model.ModelConfig;
 import dev.rlhf.model.StoredVersion;
 import dev.rlhf.model.ort.OrtDecoder;
@@ -77,38 +78,24 @@ public final class ServedModel implements AutoCloseable {
     }
 
     /** Callers between choosing this version and handing their work to its batcher (or scoring on it). */
-    private int leases;
-    private boolean retiring;
+    private final Leases leases = new Leases();
 
-    /**
-     * Leases this version for one call, until {@link #release}: a retired version is closed
-     * only once no lease is held and its batcher is idle.
-     *
-     * @return false once the version is closing (the caller looks up the current one again)
-     */
-    synchronized boolean acquire() {
-        if (retiring) {
-            return false;
-        }
-        leases++;
-        return true;
+    /** Leases this version for one call (see {@link Leases}); false once it is closing. */
+    boolean acquire() {
+        return leases.acquire();
     }
 
-    public synchronized void release() {
-        leases--;
+    public void release() {
+        leases.release();
+    }
+
+    Leases leases() {
+        return leases;
     }
 
     /** Whether nothing is queued or decoding on this version. */
     public boolean idle() {
         return batcher.batchSize() == 0 && batcher.queueDepth() == 0;
-    }
-
-    /** Marks this version closing when no lease is held and nothing runs on it; then it can be closed. */
-    synchronized boolean closeIfUnused() {
-        if (leases == 0 && idle()) {
-            retiring = true;
-        }
-        return retiring;
     }
 
     /** Generates one warm-up token (the first run allocates ONNX Runtime's buffers). */

@@ -2,6 +2,7 @@ package dev.rlhf.reward;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -231,19 +232,8 @@ public class ModelRegistry {
 
     /** Closes {@code old} once its leases are released (at most 10 minutes). */
     private void retire(ServedRewardModel old) {
-        Thread t = new Thread(() -> {
-            long deadline = System.currentTimeMillis() + 600_000;
-            while (!old.closeIfUnused() && System.currentTimeMillis() < deadline) {
-                try {
-                    Thread.sleep(50);
-                } catch (InterruptedException e) {
-                    break;
-                }
-            }
-            old.close();
-        }, "retire-" + old.name() + "-v" + old.versionNumber());
-        t.setDaemon(true);
-        t.start();
+        old.leases().retire("retire-" + old.name() + "-v" + old.versionNumber(), () -> true, Duration.ofMinutes(10),
+                old::close);
     }
 
     @PreDestroy

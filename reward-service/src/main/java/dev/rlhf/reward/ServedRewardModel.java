@@ -2,6 +2,7 @@ package dev.rlhf.reward;
 
 import java.util.List;
 
+import dev.rlhf.model.Leases;
 import dev.rlhf.model.ModelConfig;
 import dev.rlhf.model.StoredVersion;
 import dev.rlhf.model.ort.OrtScorer;
@@ -28,8 +29,7 @@ public final class ServedRewardModel implements AutoCloseable {
     private final String tokenizerSha256;
 
     /** Calls that hold this version (from lookup until their scores are read). */
-    private int leases;
-    private boolean retiring;
+    private final Leases leases = new Leases();
 
     ServedRewardModel(StoredVersion version, ModelConfig config, Tokenizer tokenizer, OrtScorer scorer,
             ScoringLimits.Truncation truncation, RunningNormalizer normalizer) {
@@ -81,29 +81,17 @@ public final class ServedRewardModel implements AutoCloseable {
         return tokenizerSha256;
     }
 
-    /**
-     * Leases this version for one call, until {@link #release}.
-     *
-     * @return false once the version is closing (the caller looks up the current one again)
-     */
-    synchronized boolean acquire() {
-        if (retiring) {
-            return false;
-        }
-        leases++;
-        return true;
+    /** Leases this version for one call (see {@link Leases}); false once it is closing. */
+    boolean acquire() {
+        return leases.acquire();
     }
 
-    public synchronized void release() {
-        leases--;
+    public void release() {
+        leases.release();
     }
 
-    /** Marks this version closing when no lease is held; then it can be closed. */
-    synchronized boolean closeIfUnused() {
-        if (leases == 0) {
-            retiring = true;
-        }
-        return retiring;
+    Leases leases() {
+        return leases;
     }
 
     /** Scores one short pair (the first run allocates ONNX Runtime's buffers). */
