@@ -1,0 +1,96 @@
+package dev.rlhf.trainer.ppo;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import ai.djl.ndarray.NDManager;
+import dev.rlhf.model.LlamaWeights;
+import dev.rlhf.model.ModelConfig;
+import dev.rlhf.model.Tensor;
+import dev.rlhf.model.onnx.DecoderGraph;
+import dev.rlhf.model.onnx.OnnxExport;
+import dev.rlhf.model.ort.OrtDecoder;
+import dev.rlhf.trainer.engine.LlamaModel;
+
+/**
+ * PPO iterations in one process, the loop of the system without its services: the policy is
+ * exported to ONNX and sampled by ONNX Runtime (as policy-service does), each response scored
+ * by a known rule (the share of its tokens from the lower half of the vocabulary), and the
+ * trainer's PPO iteration improves the policy against the frozen reference.
+ */
+class PpoIterationTest {
+
+    @TempDir
+    Path tmp;
+
+    private static double score(int[] response, int vocab) {
+        double low = 0;
+        for (int t : response) {
+            low += t < vocab / 2 ? 1 : 0;
+        }
+        return low / response.length;
+    }
+
+    @Test
+    void meanRewardRisesAndTheKlStaysWithinItsBudget() throws Exception {
+        ModelConfig c = new ModelConfig(64, 32, 64, 2, 4, 2, 1e-5, 10000, 32, true, 1, List.of(2), 0, "llama");
+        Map<String, Tensor> init = new LinkedHashMap<>();
+        LlamaWeights.random(c, 5).forEach(t -> init.put(t.name(), t));
+        double targetKl = 2.0;
+        KlController kl = KlController.of(true, 0.05, targetKl, 2000);
+        PpoIteration.Config cfg = new PpoIteration.Config(4, 16, 0.2, 0.2, 0.5, 0.0, 1.0, 0.95, 0, 3e-3, 1.0, 7);
+        List<PpoIteration.Diagnostics> history = new ArrayList<>();
+        Random prompts = new Random(1);
+        try (NDManager m = NDManager.newBaseManager();
+                ActorCritic policy = new ActorCritic(c, init, null, m);
+                LlamaModel reference = LlamaModel.of(c, init, m)) {
+            PpoIteration ppo = new PpoIteration(policy, reference, m, kl, cfg);
+            for (int iteration = 0; iteration < 10; iteration++) {
+                // sample with the serving engine from the current weights
+                Map<String, Tensor> current = new LinkedHashMap<>();
+                policy.policyWeights().forEach(t -> current.put(t.name(), t));
+                Path onnx = tmp.resolve("policy-" + iteration + ".onnx");
+                OnnxExport.write(c, current, DecoderGraph.Head.CAUSAL_LM, onnx, false);
+                List<int[]> batch = new ArrayList<>();
+                for (int i = 0; i < 64; i++) {
+                    batch.add(new int[] {1, 3 + prompts.nextInt(60), 3 + prompts.nextInt(60)});
+                }
+                List<OrtDecoder.Generation> samples;
+                try (OrtDecoder d = OrtDecoder.open(onnx, c, OrtDecoder.Options.cpu(1))) {
+                    samples = d.generate(batch, new OrtDecoder.Sampling(8, 1f, 0, 1f, 100 + iteration, Set.of()));
+                }
+                List<PpoIteration.Rollout> rollouts = new ArrayList<>();
+                for (int i = 0; i < batch.size(); i++) {
+                    OrtDecoder.Generation g = samples.get(i);
+                    rollouts.add(new PpoIteration.Rollout(batch.get(i), g.tokens(), g.logprobs(), score(g.tokens(), 64)));
+                }
+                PpoIteration.Diagnostics d = ppo.run(rollouts);
+                history.add(d);
+                System.out.printf("PPO iteration %d: score %.3f KL %.3f β %.4f clip %.3f approx-KL %.4f entropy %.3f"
+                        + " EV %.3f mismatch %.1e%n", iteration, d.meanScore(), d.meanKl(), d.beta(), d.clipFraction(),
+                        d.approxKl(), d.entropy(), d.explainedVariance(), d.logprobMismatch());
+            }
+        }
+        PpoIteration.Diagnostics first = history.get(0);
+        PpoIteration.Diagnostics last = history.get(history.size() - 1);
+        double early = (history.get(0).meanScore() + history.get(1).meanScore()) / 2;
+        double late = (history.get(8).meanScore() + history.get(9).meanScore()) / 2;
+        assertTrue(late > early + 0.15, "mean score " + early + " → " + late);
+        assertEquals(0, first.meanKl(), 1e-4, "the first batch comes from the reference itself");
+        assertTrue(history.stream().allMatch(d -> d.meanKl() < 2 * targetKl), "KL within budget: "
+                + history.stream().map(d -> String.format("%.2f", d.meanKl())).toList());
+        assertTrue(history.stream().allMatch(d -> d.logprobMismatch() < 1e-3), "serving and training logprobs agree");
+        assertTrue(last.entropy() > 0);
+    }
+}
