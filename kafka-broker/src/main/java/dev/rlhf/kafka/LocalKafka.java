@@ -46,6 +46,7 @@ public final class LocalKafka {
             new TopicSpec("rlhf.feedback.dlq.v1", 1, Map.of(TopicConfig.RETENTION_MS_CONFIG, "-1")),
             new TopicSpec("rlhf.preferences.v1", 6, Map.of(TopicConfig.RETENTION_MS_CONFIG, "-1")),
             new TopicSpec("rlhf.prompts.v1", 6, Map.of()),
+            new TopicSpec("rlhf.prompts.dlq.v1", 1, Map.of(TopicConfig.RETENTION_MS_CONFIG, "-1")),
             new TopicSpec("rlhf.rollouts.v1", 6, Map.of()),
             new TopicSpec("rlhf.models.v1", 1,
                     Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT)));

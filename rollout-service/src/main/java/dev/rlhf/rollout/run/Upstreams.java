@@ -1,0 +1,22 @@
+package dev.rlhf.rollout.run;
+
+import java.time.Duration;
+
+import dev.rlhf.proto.v1.GenerateRequest;
+import dev.rlhf.proto.v1.GenerateResponse;
+import dev.rlhf.proto.v1.ScoreRequest;
+import dev.rlhf.proto.v1.ScoreResponse;
+
+/**
+ * The two calls a rollout needs: PolicyService.Generate and RewardService.Score. Each has a
+ * deadline and is cancelled (gRPC CANCELLED) when {@code cancellation} fires; failures are
+ * {@link io.grpc.StatusRuntimeException}s, judged by {@link dev.rlhf.rollout.core.RetryPolicy}.
+ */
+public interface Upstreams {
+
+    /** PolicyService.Generate with a deadline of {@code deadline} from now. */
+    GenerateResponse generate(GenerateRequest request, Duration deadline, Cancellation cancellation);
+
+    /** RewardService.Score with a deadline of {@code deadline} from now. */
+    ScoreResponse score(ScoreRequest request, Duration deadline, Cancellation cancellation);
+}
