@@ -95,7 +95,7 @@ public final class ServedModel implements AutoCloseable {
 
     /** Whether nothing is queued or decoding on this version. */
     public boolean idle() {
-        return batcher.batchSize() == 0 && batcher.queueDepth() == 0;
+        return batcher.idle();
     }
 
     /** Generates one warm-up token (the first run allocates ONNX Runtime's buffers). */

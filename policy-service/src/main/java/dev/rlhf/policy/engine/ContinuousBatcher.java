@@ -97,6 +97,8 @@ public final class ContinuousBatcher implements AutoCloseable {
     private final BlockingQueue<Row> queue;
     private final Thread thread;
     private final AtomicInteger running = new AtomicInteger();
+    /** Requests submitted and not yet ended (queued, being admitted, or decoding). */
+    private final AtomicInteger outstanding = new AtomicInteger();
     private final java.util.concurrent.atomic.AtomicLong prefills = new java.util.concurrent.atomic.AtomicLong();
     private volatile boolean closing;
 
@@ -129,10 +131,65 @@ public final class ContinuousBatcher implements AutoCloseable {
                     + sampling.maxNewTokens() + ") exceed the context window of "
                     + decoder.config().maxPositionEmbeddings());
         }
-        Row row = new Row(prompt, sampling, sink, new HashSet<>(decoder.config().eosTokenIds()));
+        Row row = new Row(prompt, sampling, new Ending(sink), new HashSet<>(decoder.config().eosTokenIds()));
+        outstanding.incrementAndGet();
         if (!queue.offer(row)) {
+            outstanding.decrementAndGet();
             throw new Overloaded("the decode queue is full (" + options.maxQueue() + " waiting, batch of "
                     + options.maxBatch() + " running)");
+        }
+    }
+
+    /**
+     * Whether every submitted request has ended. Unlike "queue empty and batch empty", this
+     * has no gap while a request moves from the queue into the batch.
+     */
+    public boolean idle() {
+        return outstanding.get() == 0;
+    }
+
+    /** A request's sink that counts the request as ended at its first finished or failed call. */
+    private final class Ending implements Sink {
+        private final Sink sink;
+        private boolean ended;
+
+        Ending(Sink sink) {
+            this.sink = sink;
+        }
+
+        @Override
+        public void token(int token, float logprob) {
+            sink.token(token, logprob);
+        }
+
+        @Override
+        public void finished(OrtDecoder.Finish finish) {
+            try {
+                sink.finished(finish);
+            } finally {
+                end();
+            }
+        }
+
+        @Override
+        public void failed(Throwable error) {
+            try {
+                sink.failed(error);
+            } finally {
+                end();
+            }
+        }
+
+        @Override
+        public boolean cancelled() {
+            return sink.cancelled();
+        }
+
+        private void end() {
+            if (!ended) {
+                ended = true;
+                outstanding.decrementAndGet();
+            }
         }
     }
 

@@ -147,6 +147,30 @@ class ContinuousBatcherTest {
     }
 
     @Test
+    void idleOnlyOnceEverySubmittedRequestHasEnded() throws Exception {
+        try (OrtDecoder d = decoder();
+                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(2, 8, 10_000), "t")) {
+            assertTrue(batcher.idle());
+            List<Collector> out = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                Collector c = new Collector(-1);
+                out.add(c);
+                batcher.submit(prompt(4 + i, i), OrtDecoder.Sampling.greedy(6), c);
+                // sampled while requests move from the queue into the batch: never idle in between
+                assertTrue(!batcher.idle(), "idle with request " + i + " submitted");
+            }
+            for (Collector c : out) {
+                c.done.get(30, TimeUnit.SECONDS);
+            }
+            long deadline = System.currentTimeMillis() + 5_000;
+            while (!batcher.idle() && System.currentTimeMillis() < deadline) {
+                Thread.sleep(5);
+            }
+            assertTrue(batcher.idle());
+        }
+    }
+
+    @Test
     void aFullQueueIsRefused() throws Exception {
         try (OrtDecoder d = decoder();
                 ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(1, 1, 10_000), "t")) {
