@@ -25,6 +25,7 @@ import org.jboss.logging.Logger;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.Durations;
 
+import dev.rlhf.model.LlamaWeights;
 import dev.rlhf.model.ModelConfig;
 import dev.rlhf.model.ModelStore;
 import dev.rlhf.model.SafeTensors;
@@ -38,6 +39,8 @@ import dev.rlhf.proto.v1.Preference;
 import dev.rlhf.proto.v1.RewardModelConfig;
 import dev.rlhf.trainer.rm.PreferencePair;
 import dev.rlhf.trainer.rm.RewardModelJob;
+import dev.rlhf.trainer.sft.SftExample;
+import dev.rlhf.trainer.sft.SftJob;
 import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.enterprise.context.ApplicationScoped;
 
@@ -45,7 +48,7 @@ import jakarta.enterprise.context.ApplicationScoped;
  * Runs reward-model jobs from {@code TrainerService.SubmitJob} on the {@link JobQueue}: reads
  * the pairs (a JSONL file, or a snapshot of a preferences topic up to its end offsets at job
  * start, repeats dropped by preference id), trains {@link RewardModelJob} from the
- * {@code init_from} version, stores and announces the result. Metrics as for SFT, tagged
+ * {@code init_from} version (or from scratch), stores and announces the result. Metrics as for SFT, tagged
  * {@code kind="reward_model"}.
  */
 @ApplicationScoped
@@ -77,10 +80,6 @@ public class RewardModelJobRunner {
      * @throws IllegalArgumentException naming the field, for a request that cannot run
      */
     public void submit(Job job, RewardModelConfig rm) {
-        if (rm.getInitFrom().getName().isEmpty()) {
-            throw new IllegalArgumentException("reward_model.init_from.name is required: the decoder that initialises"
-                    + " the reward model, e.g. the SFT policy");
-        }
         if (rm.getEnsembleSize() < 0 || rm.getEnsembleSize() > 8) {
             throw new IllegalArgumentException("reward_model.ensemble_size must be in 0..8, got " + rm.getEnsembleSize());
         }
@@ -110,13 +109,8 @@ public class RewardModelJobRunner {
             List<PreferencePair> data = read(rm);
             registry.update(id, b -> b, "data", data.size() + " preference pairs", Map.of("pairs", (double) data.size()));
             ModelStore store = new ModelStore(config.modelStore());
-            String name = rm.getInitFrom().getName();
-            long version = rm.getInitFrom().getVersion() > 0 ? rm.getInitFrom().getVersion()
-                    : store.latest(name).orElseThrow(() -> new IllegalArgumentException(
-                            "reward_model.init_from: no model named " + name + " in the store " + store.root()));
-            StoredVersion init = store.load(name, version);
-            ModelConfig model = ModelConfig.read(init.file("config.json"));
-            Map<String, Tensor> weights = SafeTensors.read(init.file("model.safetensors"));
+            Start start = start(rm, data, store);
+            ModelConfig model = start.config();
             int members = rm.getEnsembleSize() == 0 ? 1 : rm.getEnsembleSize();
             RewardModelJob.Config cfg = new RewardModelJob.Config(members, rm.getBootstrap(), rm.getMarginScale(),
                     rm.getRewardL2Coef(), rm.hasValidationFraction() ? rm.getValidationFraction() : 0.05,
@@ -126,7 +120,7 @@ public class RewardModelJobRunner {
                     rm.getOptimizer().hasMaxGradNorm() ? rm.getOptimizer().getMaxGradNorm() : 1.0,
                     rm.getMaxSeqLength() == 0 ? model.maxPositionEmbeddings() : rm.getMaxSeqLength(), rm.getSeed(),
                     rm.getOutputName().isEmpty() ? "reward" : rm.getOutputName());
-            RewardModelJob.Result r = RewardModelJob.run(model, weights, init.file("tokenizer.json"), data, store, cfg,
+            RewardModelJob.Result r = RewardModelJob.run(model, start.weights(), start.tokenizer(), data, store, cfg,
                     p -> {
                         gauges.update(p.step(), p.loss(), p.tokensPerSecond());
                         registry.update(id, b -> b.setProgress(JobProgress.newBuilder().setStep(p.step())
@@ -138,14 +132,41 @@ public class RewardModelJobRunner {
             Map<String, Double> metrics = new LinkedHashMap<>(r.version().metrics());
             ModelRef produced = ModelRef.newBuilder().setName(r.version().name()).setVersion(r.version().version()).build();
             registry.update(id, b -> b.setState(JobState.JOB_STATE_SUCCEEDED).setFinishedAt(JobRegistry.now())
-                    .putAllMetrics(metrics).addProducedModels(produced)
-                    .addInputModels(ModelRef.newBuilder().setName(name).setVersion(version)),
+                    .putAllMetrics(metrics).addProducedModels(produced).addAllInputModels(start.inputs()),
                     "done", "reward model finished: " + produced.getName() + " v" + produced.getVersion(), metrics);
         } catch (Exception | Error e) {
             LOG.errorf(e, "reward-model job %s failed", id);
             registry.update(id, b -> b.setState(JobState.JOB_STATE_FAILED).setFinishedAt(JobRegistry.now())
                     .setError(e.toString()), "failed", e.toString(), Map.of());
         }
+    }
+
+    /** The starting point: a stored decoder ({@code init_from}), or a fresh one with a tokenizer learned from the pairs. */
+    private record Start(ModelConfig config, Map<String, Tensor> weights, Path tokenizer, List<ModelRef> inputs) {
+    }
+
+    private Start start(RewardModelConfig rm, List<PreferencePair> data, ModelStore store) throws IOException {
+        if (!rm.getInitFrom().getName().isEmpty()) {
+            String name = rm.getInitFrom().getName();
+            long version = rm.getInitFrom().getVersion() > 0 ? rm.getInitFrom().getVersion()
+                    : store.latest(name).orElseThrow(() -> new IllegalArgumentException(
+                            "reward_model.init_from: no model named " + name + " in the store " + store.root()));
+            StoredVersion v = store.load(name, version);
+            return new Start(ModelConfig.read(v.file("config.json")), SafeTensors.read(v.file("model.safetensors")),
+                    v.file("tokenizer.json"), List.of(ModelRef.newBuilder().setName(name).setVersion(version).build()));
+        }
+        List<SftExample> texts = new ArrayList<>();
+        for (PreferencePair p : data) {
+            texts.add(SftExample.of(p.prompt(), p.chosen()));
+            texts.add(SftExample.of(p.prompt(), p.rejected()));
+        }
+        TrainerConfig.Architecture a = config.scratch();
+        Path tokenizer = Files.createTempDirectory("rlhf-tokenizer-").resolve("tokenizer.json");
+        ModelConfig c = SftJob.scratch(texts, tokenizer, a.vocab(), a.hidden(), a.layers(), a.heads(), a.kvHeads(),
+                a.context());
+        Map<String, Tensor> weights = new LinkedHashMap<>();
+        LlamaWeights.random(c, rm.getSeed()).forEach(t -> weights.put(t.name(), t));
+        return new Start(c, weights, tokenizer, List.of());
     }
 
     private List<PreferencePair> read(RewardModelConfig rm) throws IOException {

@@ -135,6 +135,22 @@ class TrainerGrpcServiceTest {
         assertTrue(rv.metrics().get("rm.validation_accuracy") > 0.8, "accuracy " + rv.metrics());
         assertTrue(announcements().stream().anyMatch(a -> a.getName().equals("reward")
                 && a.getVersion() == reward.getVersion() && a.getKind() == dev.rlhf.proto.v1.ModelKind.MODEL_KIND_REWARD));
+
+        // and one from scratch: no init_from, a tokenizer learned from the pairs
+        Job scratch = stub.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_REWARD_MODEL)
+                .setRewardModel(dev.rlhf.proto.v1.RewardModelConfig.newBuilder()
+                        .setData(DataSource.newBuilder().setPath(pairs.toString())).setOutputName("reward-scratch")
+                        .setEpochs(3).setBatchSize(16).setValidationFraction(0.2)
+                        .setOptimizer(OptimizerConfig.newBuilder().setLearningRate(3e-3)))
+                .build());
+        List<JobEvent> scratchEvents = new ArrayList<>();
+        stub.withDeadlineAfter(180, TimeUnit.SECONDS).watchJob(WatchJobRequest.newBuilder().setJobId(scratch.getJobId())
+                .build()).forEachRemaining(scratchEvents::add);
+        JobEvent scratchLast = scratchEvents.get(scratchEvents.size() - 1);
+        assertEquals(JobState.JOB_STATE_SUCCEEDED, scratchLast.getState(), scratchLast.getJob().getError());
+        assertEquals(0, scratchLast.getJob().getInputModelsCount());
+        StoredVersion sv = store.load("reward-scratch", scratchLast.getJob().getProducedModels(0).getVersion());
+        assertTrue(sv.metrics().get("rm.validation_accuracy") > 0.7, "accuracy " + sv.metrics());
     }
 
     private static List<dev.rlhf.proto.v1.ModelVersion> announcements() throws Exception {
@@ -164,9 +180,9 @@ class TrainerGrpcServiceTest {
 
         e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(SubmitJobRequest.newBuilder()
                 .setKind(JobKind.JOB_KIND_REWARD_MODEL).setRewardModel(dev.rlhf.proto.v1.RewardModelConfig.newBuilder()
-                        .setEnsembleSize(2)).build()));
+                        .setEnsembleSize(9)).build()));
         assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().startsWith("reward_model.init_from"), e.getStatus().getDescription());
+        assertTrue(e.getStatus().getDescription().startsWith("reward_model.ensemble_size"), e.getStatus().getDescription());
 
         e = assertThrows(StatusRuntimeException.class,
                 () -> stub.getJob(GetJobRequest.newBuilder().setJobId("nope").build()));
