@@ -1,11 +1,8 @@
 package dev.rlhf.rollout.core;
 
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.UUID;
 
+import dev.rlhf.kafka.support.Uuids;
 import dev.rlhf.proto.v1.ModelRef;
 
 /**
@@ -29,13 +26,12 @@ import dev.rlhf.proto.v1.ModelRef;
 public final class RolloutIds {
 
     /** RFC 9562's namespace for URLs (and URNs), {@code 6ba7b811-9dad-11d1-80b4-00c04fd430c8}. */
-    static final UUID NAMESPACE_URL = UUID.fromString("6ba7b811-9dad-11d1-80b4-00c04fd430c8");
 
     /** Namespace of rollout ids: UUID v5 of {@code "urn:rlhf:v1:rollout"} in the URL namespace. */
-    public static final UUID NAMESPACE = uuidV5(NAMESPACE_URL, "urn:rlhf:v1:rollout");
+    public static final UUID NAMESPACE = Uuids.v5(Uuids.NAMESPACE_URL, "urn:rlhf:v1:rollout");
 
     /** Namespace of derived sampling seeds: UUID v5 of {@code "urn:rlhf:v1:rollout-seed"}. */
-    static final UUID SEED_NAMESPACE = uuidV5(NAMESPACE_URL, "urn:rlhf:v1:rollout-seed");
+    static final UUID SEED_NAMESPACE = Uuids.v5(Uuids.NAMESPACE_URL, "urn:rlhf:v1:rollout-seed");
 
     private RolloutIds() {
     }
@@ -48,28 +44,11 @@ public final class RolloutIds {
         }
         String name = runId + "\n" + promptId + "\n" + epoch + "\n" + policy.getName() + "\n" + policy.getVersion()
                 + "\n" + sampleIndex;
-        return uuidV5(NAMESPACE, name).toString();
+        return Uuids.v5(NAMESPACE, name).toString();
     }
 
     /** The sampling seed of a prompt whose run and overrides set none: 63 bits of UUID v5 of (run, prompt, epoch). */
     public static long seed(String runId, String promptId, long epoch) {
-        return uuidV5(SEED_NAMESPACE, runId + "\n" + promptId + "\n" + epoch).getMostSignificantBits() & Long.MAX_VALUE;
-    }
-
-    /** UUID version 5: SHA-1 of namespace bytes then the name's UTF-8 bytes, version and variant bits set. */
-    static UUID uuidV5(UUID namespace, String name) {
-        MessageDigest sha1;
-        try {
-            sha1 = MessageDigest.getInstance("SHA-1");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-1 is required of every Java platform", e);
-        }
-        sha1.update(ByteBuffer.allocate(16).putLong(namespace.getMostSignificantBits())
-                .putLong(namespace.getLeastSignificantBits()).array());
-        byte[] h = sha1.digest(name.getBytes(StandardCharsets.UTF_8));
-        h[6] = (byte) ((h[6] & 0x0f) | 0x50); // version 5
-        h[8] = (byte) ((h[8] & 0x3f) | 0x80); // RFC 4122 / 9562 variant
-        ByteBuffer b = ByteBuffer.wrap(h, 0, 16);
-        return new UUID(b.getLong(), b.getLong());
+        return Uuids.v5(SEED_NAMESPACE, runId + "\n" + promptId + "\n" + epoch).getMostSignificantBits() & Long.MAX_VALUE;
     }
 }

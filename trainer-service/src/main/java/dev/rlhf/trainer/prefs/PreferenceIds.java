@@ -1,6 +1,5 @@
 package dev.rlhf.trainer.prefs;
 
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -8,6 +7,7 @@ import java.util.Collection;
 import java.util.HexFormat;
 import java.util.UUID;
 
+import dev.rlhf.kafka.support.Uuids;
 import dev.rlhf.proto.v1.PreferenceRule;
 
 /**
@@ -24,13 +24,12 @@ import dev.rlhf.proto.v1.PreferenceRule;
 public final class PreferenceIds {
 
     /** RFC 9562's namespace for URLs (and URNs), {@code 6ba7b811-9dad-11d1-80b4-00c04fd430c8}. */
-    static final UUID NAMESPACE_URL = UUID.fromString("6ba7b811-9dad-11d1-80b4-00c04fd430c8");
 
     /**
      * Namespace of preference ids: UUID v5 of {@code "urn:rlhf:v1:preference"} in the URL
      * namespace, i.e. {@code 3355fe18-fb8c-5808-a071-61adffc42f85}.
      */
-    public static final UUID NAMESPACE = uuidV5(NAMESPACE_URL, "urn:rlhf:v1:preference");
+    public static final UUID NAMESPACE = Uuids.v5(Uuids.NAMESPACE_URL, "urn:rlhf:v1:preference");
 
     private PreferenceIds() {
     }
@@ -45,19 +44,7 @@ public final class PreferenceIds {
         }
         StringBuilder name = new StringBuilder(rule.name());
         sourceEventIds.stream().sorted().forEach(id -> name.append('\n').append(id));
-        return uuidV5(NAMESPACE, name.toString()).toString();
-    }
-
-    /** UUID version 5: SHA-1 of namespace bytes then the name's UTF-8 bytes, version and variant bits set. */
-    static UUID uuidV5(UUID namespace, String name) {
-        MessageDigest sha1 = digest("SHA-1");
-        sha1.update(ByteBuffer.allocate(16).putLong(namespace.getMostSignificantBits())
-                .putLong(namespace.getLeastSignificantBits()).array());
-        byte[] h = sha1.digest(name.getBytes(StandardCharsets.UTF_8));
-        h[6] = (byte) ((h[6] & 0x0f) | 0x50); // version 5
-        h[8] = (byte) ((h[8] & 0x3f) | 0x80); // RFC 4122 / 9562 variant
-        ByteBuffer b = ByteBuffer.wrap(h, 0, 16);
-        return new UUID(b.getLong(), b.getLong());
+        return Uuids.v5(NAMESPACE, name.toString()).toString();
     }
 
     /** The prompt hash of events.proto: lowercase hex SHA-256 of the prompt's UTF-8 bytes, as given. */
