@@ -35,10 +35,21 @@ public class JobRegistry {
     public record Submitted(Job job, boolean created) {
     }
 
-    /** A new QUEUED job for {@code request}, or the existing one with the same client_request_id. */
+    /**
+     * A new QUEUED job for {@code request}, or the existing one with the same client_request_id.
+     *
+     * @throws IllegalStateException when a job of the same (non-empty) name is QUEUED or RUNNING
+     */
     public synchronized Submitted create(SubmitJobRequest request) {
         if (!request.getClientRequestId().isEmpty() && byClientRequestId.containsKey(request.getClientRequestId())) {
             return new Submitted(jobs.get(byClientRequestId.get(request.getClientRequestId())), false);
+        }
+        if (!request.getJobName().isEmpty()) {
+            jobs.values().stream().filter(j -> j.getJobName().equals(request.getJobName()) && !terminal(j.getState()))
+                    .findFirst().ifPresent(j -> {
+                        throw new IllegalStateException("job " + j.getJobId() + " named " + request.getJobName()
+                                + " is " + j.getState() + "; one job per name at a time");
+                    });
         }
         String id = UUID.randomUUID().toString();
         Timestamp now = now();

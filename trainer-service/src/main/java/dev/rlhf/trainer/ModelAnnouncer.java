@@ -26,7 +26,7 @@ import jakarta.enterprise.context.ApplicationScoped;
  * store has renamed them into place: policy- and reward-service then load and swap.
  */
 @ApplicationScoped
-public class ModelAnnouncer {
+public class ModelAnnouncer implements AutoCloseable {
 
     private static final Logger LOG = Logger.getLogger(ModelAnnouncer.class);
 
@@ -34,7 +34,7 @@ public class ModelAnnouncer {
     private final String topic;
     private KafkaProducer<String, byte[]> producer;
 
-    ModelAnnouncer(@ConfigProperty(name = "kafka.bootstrap.servers", defaultValue = "127.0.0.1:9092") String bootstrap,
+    public ModelAnnouncer(@ConfigProperty(name = "kafka.bootstrap.servers", defaultValue = "127.0.0.1:9092") String bootstrap,
             @ConfigProperty(name = "rlhf.trainer.models-topic", defaultValue = "rlhf.models.v1") String topic) {
         this.bootstrap = bootstrap;
         this.topic = topic;
@@ -85,7 +85,8 @@ public class ModelAnnouncer {
     }
 
     @PreDestroy
-    synchronized void close() {
+    @Override
+    public synchronized void close() {
         if (producer != null) {
             producer.close(Duration.ofSeconds(5));
         }

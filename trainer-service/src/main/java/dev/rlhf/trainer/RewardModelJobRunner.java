@@ -3,26 +3,16 @@ package dev.rlhf.trainer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Set;
-import java.util.UUID;
 
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
-import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.Durations;
 
 import dev.rlhf.model.LlamaWeights;
@@ -189,43 +179,16 @@ public class RewardModelJobRunner {
 
     /** Every retained Preference of {@code topic} up to its end offsets now, each preference id once. */
     private List<PreferencePair> snapshot(String topic) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "trainer-rm-" + UUID.randomUUID());
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        List<PreferencePair> out = new ArrayList<>();
         Set<String> seen = new HashSet<>();
-        int unreadable = 0;
-        try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(p)) {
-            List<TopicPartition> partitions = consumer.partitionsFor(topic, Duration.ofSeconds(10)).stream()
-                    .map(i -> new TopicPartition(i.topic(), i.partition())).toList();
-            consumer.assign(partitions);
-            consumer.seekToBeginning(partitions);
-            Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
-            long deadline = System.currentTimeMillis() + 120_000;
-            while (partitions.stream().anyMatch(tp -> consumer.position(tp) < end.get(tp))) {
-                if (System.currentTimeMillis() > deadline) {
-                    throw new IllegalStateException("reading " + topic + " did not reach its end offsets in 120 s");
-                }
-                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
-                    if (r.offset() >= end.get(new TopicPartition(r.topic(), r.partition()))) {
-                        continue;
-                    }
-                    try {
-                        Preference pref = Preference.parseFrom(r.value() == null ? new byte[0] : r.value());
-                        if (seen.add(pref.getPreferenceId())) {
-                            out.add(PreferencePair.of(pref));
-                        }
-                    } catch (InvalidProtocolBufferException | IllegalArgumentException e) {
-                        unreadable++;
-                    }
+        List<PreferencePair> out = new ArrayList<>();
+        for (Preference pref : TopicSnapshot.read(bootstrap, topic, Preference::parseFrom)) {
+            if (seen.add(pref.getPreferenceId())) {
+                try {
+                    out.add(PreferencePair.of(pref));
+                } catch (IllegalArgumentException e) {
+                    LOG.warnf("skipped invalid preference %s of %s: %s", pref.getPreferenceId(), topic, e.getMessage());
                 }
             }
-        }
-        if (unreadable > 0) {
-            LOG.warnf("skipped %d unreadable or invalid records of %s", unreadable, topic);
         }
         return out;
     }

@@ -16,8 +16,9 @@ import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 
 /**
- * TrainerService: SFT ({@link SftJobRunner}) and reward-model ({@link RewardModelJobRunner})
- * jobs run; the other kinds answer UNIMPLEMENTED naming the issue that builds them. {@code WatchJob} replays a job's events after the
+ * TrainerService: SFT ({@link SftJobRunner}), reward-model ({@link RewardModelJobRunner}), PPO
+ * ({@link PpoJobRunner}) and best-of-N ({@link BestOfNJobRunner}) jobs run; DPO answers
+ * UNIMPLEMENTED. {@code WatchJob} replays a job's events after the
  * given sequence and follows it until it ends (a live tail: clients set a deadline).
  */
 @GrpcService
@@ -26,11 +27,16 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
     private final JobRegistry registry;
     private final SftJobRunner sft;
     private final RewardModelJobRunner rewardModel;
+    private final PpoJobRunner ppo;
+    private final BestOfNJobRunner bestOfN;
 
-    TrainerGrpcService(JobRegistry registry, SftJobRunner sft, RewardModelJobRunner rewardModel) {
+    TrainerGrpcService(JobRegistry registry, SftJobRunner sft, RewardModelJobRunner rewardModel, PpoJobRunner ppo,
+            BestOfNJobRunner bestOfN) {
         this.registry = registry;
         this.sft = sft;
         this.rewardModel = rewardModel;
+        this.ppo = ppo;
+        this.bestOfN = bestOfN;
     }
 
     @Override
@@ -39,31 +45,47 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
             case JOB_KIND_SFT -> request.hasSft() ? null : "sft: a JOB_KIND_SFT job needs the sft config";
             case JOB_KIND_REWARD_MODEL -> request.hasRewardModel() ? null
                     : "reward_model: a JOB_KIND_REWARD_MODEL job needs the reward_model config";
+            case JOB_KIND_PPO -> request.hasPpo() ? null : "ppo: a JOB_KIND_PPO job needs the ppo config";
+            case JOB_KIND_BEST_OF_N -> request.hasBestOfN() ? null
+                    : "best_of_n: a JOB_KIND_BEST_OF_N job needs the best_of_n config";
             case JOB_KIND_UNSPECIFIED, UNRECOGNIZED -> "kind is required (JOB_KIND_SFT, JOB_KIND_REWARD_MODEL, ...)";
             default -> "";
         };
         if (problem != null && problem.isEmpty()) {
-            out.onError(Status.UNIMPLEMENTED.withDescription(request.getKind() + " jobs are not built yet: PPO and"
-                    + " best-of-N arrive with issue 6").asRuntimeException());
+            out.onError(Status.UNIMPLEMENTED.withDescription(request.getKind() + " jobs are not built yet")
+                    .asRuntimeException());
             return;
         }
         if (problem != null) {
             out.onError(Status.INVALID_ARGUMENT.withDescription(problem).asRuntimeException());
             return;
         }
-        if (request.getResumeFromCheckpoint()) {
-            out.onError(Status.UNIMPLEMENTED.withDescription("resume_from_checkpoint is not built yet for "
+        if ((request.getKind() == JobKind.JOB_KIND_PPO || !request.getJobName().isEmpty())
+                && !request.getJobName().matches("[A-Za-z0-9._-]{1,64}")) {
+            out.onError(Status.INVALID_ARGUMENT.withDescription("job_name must be 1..64 chars of [A-Za-z0-9._-], got \""
+                    + request.getJobName() + "\"").asRuntimeException());
+            return;
+        }
+        if (request.getResumeFromCheckpoint() && request.getKind() != JobKind.JOB_KIND_PPO) {
+            out.onError(Status.UNIMPLEMENTED.withDescription("resume_from_checkpoint is built for PPO jobs only, not "
                     + request.getKind()).asRuntimeException());
             return;
         }
-        JobRegistry.Submitted submitted = registry.create(request);
+        JobRegistry.Submitted submitted;
+        try {
+            submitted = registry.create(request);
+        } catch (IllegalStateException e) {
+            out.onError(Status.ALREADY_EXISTS.withDescription(e.getMessage()).asRuntimeException());
+            return;
+        }
         Job job = submitted.job();
         if (submitted.created()) {
             try {
-                if (request.getKind() == JobKind.JOB_KIND_SFT) {
-                    sft.submit(job, request.getSft());
-                } else {
-                    rewardModel.submit(job, request.getRewardModel());
+                switch (request.getKind()) {
+                    case JOB_KIND_SFT -> sft.submit(job, request.getSft());
+                    case JOB_KIND_REWARD_MODEL -> rewardModel.submit(job, request.getRewardModel());
+                    case JOB_KIND_PPO -> ppo.submit(job, request.getPpo(), request.getResumeFromCheckpoint());
+                    default -> bestOfN.submit(job, request.getBestOfN());
                 }
             } catch (IllegalArgumentException e) {
                 registry.update(job.getJobId(), b -> b.setState(dev.rlhf.proto.v1.JobState.JOB_STATE_FAILED)

@@ -1,11 +1,14 @@
 package dev.rlhf.trainer.engine;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.rlhf.model.Tensor;
 
 /**
  * AdamW: Adam with decoupled weight decay (Loshchilov &amp; Hutter 2019), in place on DJL
@@ -87,6 +90,36 @@ public final class AdamW implements AutoCloseable {
     /** Updates done so far. */
     public long steps() {
         return t;
+    }
+
+    /** The moments, as tensors named {@code m/<param>} and {@code v/<param>}: what a checkpoint stores. */
+    public List<Tensor> moments() {
+        List<Tensor> out = new ArrayList<>();
+        m.forEach((k, a) -> out.add(new Tensor("m/" + k, a.getShape().getShape(), a.toFloatArray())));
+        v.forEach((k, a) -> out.add(new Tensor("v/" + k, a.getShape().getShape(), a.toFloatArray())));
+        return out;
+    }
+
+    /**
+     * Restores {@link #moments()} and the update count saved from an optimizer over the same
+     * parameters.
+     *
+     * @throws IllegalArgumentException naming the first moment that is missing or of another shape
+     */
+    public void restore(Map<String, Tensor> moments, long steps) {
+        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+            for (Map<String, NDArray> which : List.of(m, v)) {
+                String name = (which == m ? "m/" : "v/") + e.getKey();
+                Tensor saved = moments.get(name);
+                if (saved == null || !java.util.Arrays.equals(saved.shape(), e.getValue().getShape().getShape())) {
+                    throw new IllegalArgumentException("optimizer state: " + name + (saved == null ? " is missing"
+                            : " has shape " + java.util.Arrays.toString(saved.shape()) + ", the parameter "
+                                    + e.getValue().getShape()));
+                }
+                which.put(e.getKey(), state.create(saved.data(), e.getValue().getShape())).close();
+            }
+        }
+        t = steps;
     }
 
     @Override

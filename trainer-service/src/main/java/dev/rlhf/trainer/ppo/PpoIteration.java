@@ -2,7 +2,9 @@ package dev.rlhf.trainer.ppo;
 
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 import ai.djl.engine.Engine;
@@ -26,7 +28,8 @@ import dev.rlhf.trainer.engine.LlamaModel;
  * token ({@link TokenRewards});
  * <li>GAE(γ, λ) ({@link GeneralizedAdvantageEstimator}); advantages whitened over the batch;
  * <li>{@code epochs} passes of shuffled minibatches: clipped policy loss + c_v · clipped value
- * loss − c_H · entropy, global-norm clipping, AdamW;
+ * loss − c_H · entropy, global-norm clipping, AdamW (one optimizer for the policy's weights, one
+ * with its own learning rate for the value head);
  * <li>the KL controller updated with the batch's mean sequence KL.
  * </ol>
  * Sequences are right-padded; the token at position t + 1 is scored by the logits (and the
@@ -39,20 +42,25 @@ public final class PpoIteration {
     }
 
     /**
-     * @param epochs        passes over the batch, ≥ 1
-     * @param minibatch     rollouts per optimizer step, ≥ 1
-     * @param clipRange     ε of the policy loss
-     * @param valueClip     ε of the value loss
-     * @param valueCoef     c_v
-     * @param entropyCoef   c_H
-     * @param scoreClip     scores clipped to ±c (0 = off)
+     * @param epochs             passes over the batch, ≥ 1
+     * @param minibatch          rollouts per optimizer step, ≥ 1
+     * @param clipRange          ε of the policy loss
+     * @param valueClip          ε of the value loss (0 = no clipping)
+     * @param valueCoef          c_v
+     * @param entropyCoef        c_H
+     * @param scoreClip          scores clipped to ±c (0 = off)
+     * @param learningRate       of the actor: the policy's weights, trunk included
+     * @param criticLearningRate of the critic: the value head
+     * @param whitenAdvantages   advantages whitened over the batch (PpoConfig: unless skip_advantage_whitening)
+     * @param seed               of the minibatch order, mixed with the iteration number
      */
     public record Config(int epochs, int minibatch, double clipRange, double valueClip, double valueCoef,
-            double entropyCoef, double gamma, double lambda, double scoreClip, double learningRate, double maxGradNorm,
-            long seed) {
+            double entropyCoef, double gamma, double lambda, double scoreClip, double learningRate,
+            double criticLearningRate, double maxGradNorm, boolean whitenAdvantages, long seed) {
         public Config {
-            if (epochs < 1 || minibatch < 1 || !(learningRate > 0) || valueCoef < 0 || entropyCoef < 0) {
-                throw new IllegalArgumentException("need epochs, minibatch >= 1, learning rate > 0, coefficients >= 0");
+            if (epochs < 1 || minibatch < 1 || !(learningRate > 0) || !(criticLearningRate > 0) || valueCoef < 0
+                    || entropyCoef < 0) {
+                throw new IllegalArgumentException("need epochs, minibatch >= 1, learning rates > 0, coefficients >= 0");
             }
         }
     }
@@ -66,13 +74,13 @@ public final class PpoIteration {
     private final ActorCritic model;
     private final LlamaModel reference;
     private final NDManager manager;
-    private final AdamW optimizer;
+    private final AdamW actor;
+    private final AdamW critic;
     private final KlController kl;
     private final Config cfg;
     private final ClippedPolicyLoss policyLoss;
     private final ClippedValueLoss valueLoss;
     private final GeneralizedAdvantageEstimator gae;
-    private final Random shuffle;
 
     public PpoIteration(ActorCritic model, LlamaModel reference, NDManager manager, KlController kl, Config cfg) {
         this.model = model;
@@ -80,11 +88,14 @@ public final class PpoIteration {
         this.manager = manager;
         this.kl = kl;
         this.cfg = cfg;
-        this.optimizer = new AdamW(model.parameters(), AdamW.Options.defaults(0), manager);
+        Map<String, NDArray> trunk = new LinkedHashMap<>(model.parameters());
+        trunk.remove(ActorCritic.VALUE_HEAD);
+        this.actor = new AdamW(trunk, AdamW.Options.defaults(0), manager);
+        this.critic = new AdamW(Map.of(ActorCritic.VALUE_HEAD, model.parameters().get(ActorCritic.VALUE_HEAD)),
+                AdamW.Options.defaults(0), manager);
         this.policyLoss = new ClippedPolicyLoss(cfg.clipRange());
         this.valueLoss = new ClippedValueLoss(cfg.valueClip());
         this.gae = new GeneralizedAdvantageEstimator(cfg.gamma(), cfg.lambda());
-        this.shuffle = new Random(cfg.seed());
         model.requireGradients(true);
     }
 
@@ -124,7 +135,11 @@ public final class PpoIteration {
         return all.gather(manager.create(x.at()), 1);
     }
 
-    public Diagnostics run(List<Rollout> rollouts) {
+    /**
+     * Runs iteration number {@code iteration} (0-based; it seeds the minibatch order, so that a
+     * job resumed from a checkpoint repeats what the lost run would have done).
+     */
+    public Diagnostics run(List<Rollout> rollouts, long iteration) {
         if (rollouts.isEmpty() || rollouts.stream().anyMatch(r -> r.prompt().length == 0 || r.response().length == 0)) {
             throw new IllegalArgumentException("every rollout needs a prompt and a response");
         }
@@ -165,7 +180,8 @@ public final class PpoIteration {
         double beta = kl.beta();
         double[][] rewards = TokenRewards.of(klTokens, m, scores, beta, cfg.scoreClip());
         GeneralizedAdvantageEstimator.Estimate est = gae.estimate(rewards, oldValues, m);
-        double[][] advantages = MaskedStatistics.whiten(est.advantages(), m, true);
+        double[][] advantages = cfg.whitenAdvantages() ? MaskedStatistics.whiten(est.advantages(), m, true)
+                : est.advantages();
         double meanKl = TokenRewards.meanSequenceKl(klTokens, m);
 
         // 5. epochs of minibatches
@@ -175,6 +191,7 @@ public final class PpoIteration {
         double sumApproxKl = 0;
         double sumEntropy = 0;
         int steps = 0;
+        Random shuffle = new Random(cfg.seed() * 1_000_003L + iteration);
         List<Integer> order = new ArrayList<>();
         for (int i = 0; i < b; i++) {
             order.add(i);
@@ -213,7 +230,8 @@ public final class PpoIteration {
                         sumEntropy += entropy.getFloat();
                     }
                     Gradients.clipGlobalNorm(model.parameters().values(), cfg.maxGradNorm());
-                    optimizer.step(cfg.learningRate());
+                    actor.step(cfg.learningRate());
+                    critic.step(cfg.criticLearningRate());
                     Gradients.zero(model.parameters().values());
                 }
                 steps++;
@@ -237,7 +255,13 @@ public final class PpoIteration {
         return out;
     }
 
-    public AdamW optimizer() {
-        return optimizer;
+    /** The optimizer of the policy's weights (the trunk included). */
+    public AdamW actorOptimizer() {
+        return actor;
+    }
+
+    /** The optimizer of the value head. */
+    public AdamW criticOptimizer() {
+        return critic;
     }
 }

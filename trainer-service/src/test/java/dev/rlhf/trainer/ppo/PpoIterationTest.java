@@ -49,7 +49,8 @@ class PpoIterationTest {
         LlamaWeights.random(c, 5).forEach(t -> init.put(t.name(), t));
         double targetKl = 2.0;
         KlController kl = KlController.of(true, 0.05, targetKl, 2000);
-        PpoIteration.Config cfg = new PpoIteration.Config(4, 16, 0.2, 0.2, 0.5, 0.0, 1.0, 0.95, 0, 3e-3, 1.0, 7);
+        PpoIteration.Config cfg = new PpoIteration.Config(4, 16, 0.2, 0.2, 0.5, 0.0, 1.0, 0.95, 0, 3e-3, 3e-3, 1.0, true,
+                7);
         List<PpoIteration.Diagnostics> history = new ArrayList<>();
         Random prompts = new Random(1);
         try (NDManager m = NDManager.newBaseManager();
@@ -75,7 +76,7 @@ class PpoIterationTest {
                     OrtDecoder.Generation g = samples.get(i);
                     rollouts.add(new PpoIteration.Rollout(batch.get(i), g.tokens(), g.logprobs(), score(g.tokens(), 64)));
                 }
-                PpoIteration.Diagnostics d = ppo.run(rollouts);
+                PpoIteration.Diagnostics d = ppo.run(rollouts, iteration);
                 history.add(d);
                 System.out.printf("PPO iteration %d: score %.3f KL %.3f β %.4f clip %.3f approx-KL %.4f entropy %.3f"
                         + " EV %.3f mismatch %.1e%n", iteration, d.meanScore(), d.meanKl(), d.beta(), d.clipFraction(),
