@@ -175,8 +175,31 @@ class TrainerGrpcServiceTest {
         assertTrue(e.getStatus().getDescription().contains("no such file"), e.getStatus().getDescription());
 
         e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(
-                SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_PPO).build()));
+                SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_DPO).setDpo(dev.rlhf.proto.v1.DpoConfig
+                        .getDefaultInstance()).build()));
         assertEquals(Status.Code.UNIMPLEMENTED, e.getStatus().getCode());
+
+        e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(
+                SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_PPO).setJobName("p").build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertEquals("ppo: a JOB_KIND_PPO job needs the ppo config", e.getStatus().getDescription());
+
+        e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(SubmitJobRequest.newBuilder()
+                .setKind(JobKind.JOB_KIND_PPO).setJobName("p").setPpo(dev.rlhf.proto.v1.PpoConfig.newBuilder()
+                        .setRolloutBatchSize(48).setMinibatchSize(20)).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertEquals("ppo.minibatch_size must divide ppo.rollout_batch_size, got 20 and 48",
+                e.getStatus().getDescription());
+
+        e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(SubmitJobRequest.newBuilder()
+                .setKind(JobKind.JOB_KIND_PPO).setPpo(dev.rlhf.proto.v1.PpoConfig.getDefaultInstance()).build()));
+        assertTrue(e.getStatus().getDescription().startsWith("job_name must be"), e.getStatus().getDescription());
+
+        e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(SubmitJobRequest.newBuilder()
+                .setKind(JobKind.JOB_KIND_BEST_OF_N).setBestOfN(dev.rlhf.proto.v1.BestOfNConfig.getDefaultInstance())
+                .build()));
+        assertTrue(e.getStatus().getDescription().startsWith("best_of_n.rollout_run_id is required"),
+                e.getStatus().getDescription());
 
         e = assertThrows(StatusRuntimeException.class, () -> stub.submitJob(SubmitJobRequest.newBuilder()
                 .setKind(JobKind.JOB_KIND_REWARD_MODEL).setRewardModel(dev.rlhf.proto.v1.RewardModelConfig.newBuilder()

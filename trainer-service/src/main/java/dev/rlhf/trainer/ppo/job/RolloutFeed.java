@@ -18,6 +18,8 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
+import org.jboss.logging.Logger;
+
 import com.google.protobuf.InvalidProtocolBufferException;
 
 import dev.rlhf.proto.v1.Rollout;
@@ -48,6 +50,9 @@ public final class RolloutFeed implements AutoCloseable {
         /** Not a Rollout, or one without tokens. */
         UNREADABLE
     }
+
+    private static final Logger LOG = Logger.getLogger(RolloutFeed.class);
+    private static final long WAIT_REPORT_NANOS = 30_000_000_000L;
 
     private final KafkaConsumer<String, byte[]> consumer;
     private final String topic;
@@ -98,7 +103,13 @@ public final class RolloutFeed implements AutoCloseable {
      */
     public List<Rollout> next(int size, Function<Rollout, Verdict> judge, BooleanSupplier cancelled) {
         List<Rollout> out = new ArrayList<>();
+        long report = System.nanoTime() + WAIT_REPORT_NANOS;
         while (out.size() < size && !cancelled.getAsBoolean()) {
+            if (System.nanoTime() > report) {
+                LOG.infof("waiting for rollouts on %s: %d of %d in the batch; judged so far %s; positions %s", topic,
+                        out.size(), size, counts, positions);
+                report = System.nanoTime() + WAIT_REPORT_NANOS;
+            }
             for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                 if (r.offset() < positions.get(r.partition())) {
                     continue; // fetched before a seek back

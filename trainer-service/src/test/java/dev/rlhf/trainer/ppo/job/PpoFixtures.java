@@ -30,27 +30,32 @@ import dev.rlhf.trainer.sft.SftExample;
 import dev.rlhf.trainer.sft.SftJob;
 
 /** A tiny policy and reference in a model store, and rollouts of it on a fresh topic. */
-final class PpoFixtures {
+public final class PpoFixtures {
 
     private PpoFixtures() {
     }
 
     /** Stores "policy" v1 and "reference" v1 (the same random weights); returns the config. */
-    static ModelConfig store(Path root) throws Exception {
+    public static ModelConfig store(Path root) throws Exception {
+        return store(root, "policy", "reference");
+    }
+
+    /** Stores {@code policy} and {@code reference} (the same random weights) as new versions; returns the config. */
+    public static ModelConfig store(Path root, String policy, String reference) throws Exception {
         Path tokenizer = Files.createTempDirectory("ppo-tok").resolve("tokenizer.json");
         List<SftExample> texts = List.of(SftExample.of("Greet Anna.", "Hello, Anna! Nice to meet you."),
                 SftExample.of("What is 2 plus 3?", "2 plus 3 is 5."));
         ModelConfig c = SftJob.scratch(texts, tokenizer, 280, 32, 2, 4, 2, 64);
         ModelStore store = new ModelStore(root);
-        for (String name : List.of("policy", "reference")) {
+        for (String name : List.of(policy, reference)) {
             Path folder = VersionFolder.write(c, LlamaWeights.random(c, 5), tokenizer, DecoderGraph.Head.CAUSAL_LM);
-            store.write(name, name.equals("policy") ? ModelKind.POLICY : ModelKind.REFERENCE, 0, folder, Map.of());
+            store.write(name, name.equals(policy) ? ModelKind.POLICY : ModelKind.REFERENCE, 0, folder, Map.of());
             VersionFolder.delete(folder);
         }
         return c;
     }
 
-    static void createTopic(String bootstrap, String topic, int partitions) throws Exception {
+    public static void createTopic(String bootstrap, String topic, int partitions) throws Exception {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         try (Admin admin = Admin.create(p)) {
@@ -62,7 +67,7 @@ final class PpoFixtures {
      * A rollout of run {@code run} by policy v{@code version}: a random prompt and response
      * whose reward is the share of response tokens in the lower half of the vocabulary.
      */
-    static Rollout rollout(Random random, int vocab, String run, String policy, long version) {
+    public static Rollout rollout(Random random, int vocab, String run, String policy, long version) {
         Rollout.Builder r = Rollout.newBuilder().setRolloutId(UUID.randomUUID().toString()).setRunId(run)
                 .setPromptId("p-" + random.nextInt(1000)).setGroupSize(1)
                 .setPolicy(ModelRef.newBuilder().setName(policy).setVersion(version)).setEndedWithEos(true);
@@ -78,7 +83,7 @@ final class PpoFixtures {
         return r.setReward(low / 6).build();
     }
 
-    static void publish(String bootstrap, String topic, List<Rollout> rollouts) throws Exception {
+    public static void publish(String bootstrap, String topic, List<Rollout> rollouts) throws Exception {
         try (KafkaProducer<String, byte[]> producer = ReliableProducers.create(bootstrap, "ppo-test",
                 Duration.ofSeconds(30))) {
             List<java.util.concurrent.Future<?>> acks = new ArrayList<>();
