@@ -31,6 +31,7 @@ import dev.rlhf.proto.v1.CandidateResponse;
 import dev.rlhf.proto.v1.FeedbackEvent;
 import dev.rlhf.proto.v1.PairwiseChoice;
 import dev.rlhf.testkit.KafkaTestBroker;
+import dev.rlhf.testkit.ServiceJar;
 
 /**
  * {@code bin/rlhf bench gateway}: the feedback-gateway's throughput and latency, each next to
@@ -80,7 +81,7 @@ public final class GatewayBench {
 
         String event = eventJson(opt.get("text-chars"));
         int recordSize = storedRecordSize(opt.get("text-chars"));
-        int port = BenchSupport.freePort();
+        int port = ServiceJar.freePort();
         String compression = opt.get("lz4") == 1 ? "lz4" : "none";
         Process gateway = startGateway(root, port, bootstrap, gatewayTopic, opt.get("linger-ms"), compression);
         try {
@@ -167,8 +168,8 @@ public final class GatewayBench {
     private static Process startGateway(Path root, int port, String bootstrap, String topic, int lingerMs,
             String compression) throws Exception {
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(KEY.getBytes(StandardCharsets.UTF_8)));
-        return BenchSupport.startJar(root.resolve("feedback-gateway/target/quarkus-app/quarkus-run.jar"),
-                root.resolve(".rlhf/logs/bench-gateway.log"), port, List.of("-Xmx512m",
+        return ServiceJar.start(root.resolve("feedback-gateway/target/quarkus-app/quarkus-run.jar"),
+                root.resolve(".rlhf/logs/bench-gateway.log"), port, List.of("-Xmx512m", "-Dquarkus.log.level=WARN",
                         "-Dkafka.bootstrap.servers=" + bootstrap, "-Drlhf.gateway.topic=" + topic,
                         "-Drlhf.gateway.bench.noop-enabled=true", "-Drlhf.gateway.linger=" + lingerMs + "ms",
                         "-Drlhf.gateway.compression=" + compression,

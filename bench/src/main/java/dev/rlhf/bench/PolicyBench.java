@@ -32,6 +32,7 @@ import dev.rlhf.proto.v1.PolicyServiceGrpc;
 import dev.rlhf.proto.v1.SamplingParams;
 import dev.rlhf.proto.v1.TokenSequence;
 import dev.rlhf.testkit.KafkaTestBroker;
+import dev.rlhf.testkit.ServiceJar;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
 
@@ -62,9 +63,9 @@ public final class PolicyBench {
         }
         ModelConfig c = new ModelConfig(vocab, 512, 1536, 8, 8, 4, 1e-5, 10000, 512, false, 1, List.of(2), 0, "llama");
         long n = writeVersion(store, c, 1);
-        int port = BenchSupport.freePort();
-        Process service = BenchSupport.startJar(root.resolve("policy-service/target/quarkus-app/quarkus-run.jar"),
-                root.resolve(".rlhf/logs/bench-policy.log"), port, List.of("-Xmx2g",
+        int port = ServiceJar.freePort();
+        Process service = ServiceJar.start(root.resolve("policy-service/target/quarkus-app/quarkus-run.jar"),
+                root.resolve(".rlhf/logs/bench-policy.log"), port, List.of("-Xmx2g", "-Dquarkus.log.level=WARN",
                         "-Dkafka.bootstrap.servers=" + broker.bootstrapServers(), "-Drlhf.policy.model-store=" + store,
                         "-Drlhf.policy.models=policy", "-Dquarkus.log.category.\"dev.rlhf\".level=DEBUG", "-Drlhf.policy.max-batch=32", "-Drlhf.policy.max-queue=64",
                         "-Drlhf.policy.threads=" + Runtime.getRuntime().availableProcessors()));

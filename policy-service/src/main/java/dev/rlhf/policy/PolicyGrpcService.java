@@ -102,7 +102,9 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
         ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) out;
         Runnable finish = () -> {
             GenerateResponse.Builder r = GenerateResponse.newBuilder().setModel(ref(plan.model()))
-                    .setPromptTokenCount(plan.prompt().length).setSampling(plan.effective())
+                    .setPromptTokenCount(plan.prompt().length)
+                    .addAllPromptTokenIds(Arrays.stream(plan.prompt()).boxed().toList())
+                    .setPromptText(plan.promptText()).setSampling(plan.effective())
                     .setRequestId(request.getRequestId());
             for (GeneratedSample.Builder s : samples) {
                 r.addSamples(s);

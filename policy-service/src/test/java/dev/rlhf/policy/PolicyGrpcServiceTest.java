@@ -68,6 +68,9 @@ class PolicyGrpcServiceTest {
             OrtDecoder.Generation direct = d.generate(List.of(prompt), OrtDecoder.Sampling.greedy(12)).get(0);
             assertArrayEquals(direct.tokens(), r.getSamples(0).getTokenIdsList().stream().mapToInt(Integer::intValue).toArray());
             assertEquals(prompt.length, r.getPromptTokenCount());
+            // what the model consumed, as rollout-service copies it into Rollout.prompt_token_ids
+            assertArrayEquals(prompt, r.getPromptTokenIdsList().stream().mapToInt(Integer::intValue).toArray());
+            assertEquals(PROMPT, r.getPromptText());
         }
         assertEquals("policy", r.getModel().getName());
         assertTrue(!r.getSamples(0).getInteractionId().isEmpty());

@@ -27,7 +27,9 @@ import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 
 /**
- * Runs PPO jobs ({@link PpoJob}) from {@code TrainerService.SubmitJob} on the {@link JobQueue}.
+ * Runs PPO jobs ({@link PpoJob}) from {@code TrainerService.SubmitJob} on the {@link JobQueue}. A
+ * fresh job learns from the rollouts published since it was submitted (a resumed one from its
+ * checkpoint's positions).
  * Each iteration becomes a job event (stage "iteration") whose metrics are PPO's diagnostics
  * ({@code ppo/mean_score}, {@code ppo/kl}, {@code ppo/beta}, {@code ppo/clip_fraction},
  * {@code ppo/approx_kl}, {@code ppo/entropy}, {@code ppo/value_explained_variance},
@@ -85,7 +87,9 @@ public class PpoJobRunner {
         try {
             PpoJob ppo = new PpoJob(settings, new ModelStore(config.modelStore()), bootstrap,
                     config.checkpoints().resolve(job.getJobName()), job.getJobName());
-            PpoJob.Result r = ppo.run(resume, new PpoJob.Listener() {
+            java.time.Instant submitted = java.time.Instant.ofEpochSecond(job.getCreatedAt().getSeconds(),
+                    job.getCreatedAt().getNanos());
+            PpoJob.Result r = ppo.run(resume, submitted, new PpoJob.Listener() {
                 @Override
                 public void started(long resumedAt, StoredVersion policy, StoredVersion reference) {
                     List<ModelRef> inputs = List.of(ref(policy), ref(reference));

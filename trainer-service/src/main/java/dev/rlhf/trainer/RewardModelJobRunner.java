@@ -14,6 +14,7 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
 import com.google.protobuf.util.Durations;
+import com.google.protobuf.util.Timestamps;
 
 import dev.rlhf.model.LlamaWeights;
 import dev.rlhf.model.ModelConfig;
@@ -21,6 +22,7 @@ import dev.rlhf.model.ModelStore;
 import dev.rlhf.model.SafeTensors;
 import dev.rlhf.model.StoredVersion;
 import dev.rlhf.model.Tensor;
+import dev.rlhf.proto.v1.DataSource;
 import dev.rlhf.proto.v1.Job;
 import dev.rlhf.proto.v1.JobProgress;
 import dev.rlhf.proto.v1.JobState;
@@ -165,7 +167,7 @@ public class RewardModelJobRunner {
             pairs = PreferencePair.readJsonl(Path.of(rm.getData().getPath()));
         } else {
             String topic = rm.getData().hasTopic() ? rm.getData().getTopic() : "rlhf.preferences.v1";
-            pairs = snapshot(topic);
+            pairs = snapshot(topic, rm.getData());
         }
         long max = rm.getData().getMaxRecords();
         if (max > 0 && pairs.size() > max) {
@@ -177,11 +179,21 @@ public class RewardModelJobRunner {
         return pairs;
     }
 
-    /** Every retained Preference of {@code topic} up to its end offsets now, each preference id once. */
-    private List<PreferencePair> snapshot(String topic) {
+    /**
+     * Every retained Preference of {@code topic} up to its end offsets now, each preference id
+     * once, created at or after {@code data.since} (Preference.created_at) and carrying every
+     * label of {@code data.label_filter}.
+     */
+    private List<PreferencePair> snapshot(String topic, DataSource data) {
         Set<String> seen = new HashSet<>();
         List<PreferencePair> out = new ArrayList<>();
         for (Preference pref : TopicSnapshot.read(bootstrap, topic, Preference::parseFrom)) {
+            if (data.hasSince() && Timestamps.compare(pref.getCreatedAt(), data.getSince()) < 0) {
+                continue;
+            }
+            if (!pref.getLabelsMap().entrySet().containsAll(data.getLabelFilterMap().entrySet())) {
+                continue;
+            }
             if (seen.add(pref.getPreferenceId())) {
                 try {
                     out.add(PreferencePair.of(pref));

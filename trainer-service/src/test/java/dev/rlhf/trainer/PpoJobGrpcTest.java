@@ -70,8 +70,6 @@ class PpoJobGrpcTest {
             rollouts.add(PpoFixtures.rollout(random, vocab, run, "ppo-policy", init));
             rollouts.add(PpoFixtures.rollout(random, vocab, "another-run", "ppo-policy", init));
         }
-        PpoFixtures.publish(bootstrap, "rlhf.rollouts.v1", rollouts);
-
         SubmitJobRequest request = SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_PPO).setJobName("ppo-grpc")
                 .setPpo(PpoConfig.newBuilder().setPolicyInit(ModelRef.newBuilder().setName("ppo-policy"))
                         .setReference(ModelRef.newBuilder().setName("ppo-reference")).setOutputName("ppo-policy")
@@ -83,6 +81,8 @@ class PpoJobGrpcTest {
         StatusRuntimeException twice = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
                 () -> stub.submitJob(request));
         assertEquals(Status.Code.ALREADY_EXISTS, twice.getStatus().getCode());
+        // a fresh job learns from what is published after its submission
+        PpoFixtures.publish(bootstrap, "rlhf.rollouts.v1", rollouts);
 
         List<JobEvent> events = watch(stub, job);
         JobEvent last = events.get(events.size() - 1);

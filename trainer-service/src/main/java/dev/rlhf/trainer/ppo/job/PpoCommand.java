@@ -17,8 +17,10 @@ import dev.rlhf.trainer.ModelAnnouncer;
  * <pre>
  *   PpoCommand --config ppo.json --store DIR --checkpoints DIR --job NAME
  *              [--bootstrap HOST:PORT] [--topic rlhf.rollouts.v1] [--models-topic rlhf.models.v1] [--resume]
+ *              [--since-now]
  * </pre>
- * {@code --config} is a PpoConfig in its proto3 JSON form. Each iteration prints a line; the
+ * {@code --config} is a PpoConfig in its proto3 JSON form. A fresh start reads the whole
+ * retained topic, or with {@code --since-now} only what is published from now on. Each iteration prints a line; the
  * line {@code training iteration N} is printed (and flushed) when training on a complete
  * batch begins, which the crash test waits for before it kills the process.
  */
@@ -31,15 +33,18 @@ public final class PpoCommand {
         Map<String, String> o = new HashMap<>(Map.of("bootstrap", "127.0.0.1:9092", "topic", "rlhf.rollouts.v1",
                 "models-topic", "rlhf.models.v1"));
         boolean resume = false;
+        boolean sinceNow = false;
         for (int i = 0; i < args.length; i++) {
             String key = args[i].replaceFirst("^--", "");
             if (key.equals("resume")) {
                 resume = true;
+            } else if (key.equals("since-now")) {
+                sinceNow = true;
             } else if (OPTIONS.contains(key) && i + 1 < args.length) {
                 o.put(key, args[++i]);
             } else {
                 throw new IllegalArgumentException("usage: PpoCommand --config FILE --store DIR --checkpoints DIR --job"
-                        + " NAME [--bootstrap HOST:PORT] [--topic T] [--models-topic T] [--resume]; bad option " + args[i]);
+                        + " NAME [--bootstrap HOST:PORT] [--topic T] [--models-topic T] [--resume] [--since-now]; bad option " + args[i]);
             }
         }
         for (String required : Set.of("config", "store", "checkpoints", "job")) {
@@ -53,7 +58,7 @@ public final class PpoCommand {
         PpoJob job = new PpoJob(settings, new ModelStore(Path.of(o.get("store"))), o.get("bootstrap"),
                 Path.of(o.get("checkpoints")).resolve(o.get("job")), o.get("job"));
         try (ModelAnnouncer announcer = new ModelAnnouncer(o.get("bootstrap"), o.get("models-topic"))) {
-            PpoJob.Result r = job.run(resume, new PpoJob.Listener() {
+            PpoJob.Result r = job.run(resume, sinceNow ? java.time.Instant.now() : null, new PpoJob.Listener() {
                 @Override
                 public void started(long resumedAt, dev.rlhf.model.StoredVersion policy,
                         dev.rlhf.model.StoredVersion reference) {

@@ -2,6 +2,7 @@ package dev.rlhf.trainer.ppo.job;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -104,8 +105,11 @@ public final class PpoJob {
      *
      * @param resume continue from the job's checkpoint (fresh start when it has none); false
      *               deletes any checkpoint of this job name first
+     * @param since  where a fresh start reads from: the rollouts published at or after this
+     *               time (the trainer passes the job's submission time), or the whole retained
+     *               topic when null; a resumed job reads from its checkpoint's positions
      */
-    public Result run(boolean resume, Listener listener, Announcer announcer, BooleanSupplier cancelled)
+    public Result run(boolean resume, Instant since, Listener listener, Announcer announcer, BooleanSupplier cancelled)
             throws IOException {
         PpoCheckpoint.Saved saved = null;
         if (resume) {
@@ -152,7 +156,7 @@ public final class PpoJob {
         try (NDManager manager = NDManager.newBaseManager();
                 ActorCritic model = new ActorCritic(config, weights, valueHead, manager);
                 LlamaModel ref = LlamaModel.of(refConfig, SafeTensors.read(reference.file("model.safetensors")), manager);
-                RolloutFeed feed = new RolloutFeed(bootstrap, s.rolloutTopic(), group, positions)) {
+                RolloutFeed feed = new RolloutFeed(bootstrap, s.rolloutTopic(), group, positions, since)) {
             PpoIteration ppo = new PpoIteration(model, ref, manager, kl, s.iteration());
             if (saved != null) {
                 ppo.actorOptimizer().restore(saved.actorMoments(), saved.state().actorSteps());

@@ -1,6 +1,7 @@
 package dev.rlhf.trainer.ppo.job;
 
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -25,8 +26,8 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import dev.rlhf.proto.v1.Rollout;
 
 /**
- * Follows the rollouts topic for a PPO job from explicit positions (a checkpoint's, or the
- * beginning): {@link #next} reads records in offset order per partition until a batch of
+ * Follows the rollouts topic for a PPO job from explicit positions (a checkpoint's, or those
+ * of a start time): {@link #next} reads records in offset order per partition until a batch of
  * accepted rollouts is full, and the positions then point just past the last record it
  * looked at, so the records a poll fetched beyond the batch are read again by the next
  * batch — none is skipped. The positions are what a checkpoint stores; they are also
@@ -61,9 +62,10 @@ public final class RolloutFeed implements AutoCloseable {
 
     /**
      * @param positions next offset to read per partition; partitions missing from it start at
-     *                  their beginning
+     *                  the first record published at or after {@code since} (the end when there
+     *                  is none yet), or at their beginning when {@code since} is null
      */
-    public RolloutFeed(String bootstrap, String topic, String group, Map<Integer, Long> positions) {
+    public RolloutFeed(String bootstrap, String topic, String group, Map<Integer, Long> positions, Instant since) {
         this.topic = topic;
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -83,8 +85,16 @@ public final class RolloutFeed implements AutoCloseable {
         List<TopicPartition> partitions = infos.stream().map(i -> new TopicPartition(topic, i.partition())).toList();
         consumer.assign(partitions);
         Map<TopicPartition, Long> beginning = consumer.beginningOffsets(partitions);
+        Map<TopicPartition, Long> start = new java.util.HashMap<>(beginning);
+        if (since != null) {
+            Map<TopicPartition, Long> at = new java.util.HashMap<>();
+            partitions.forEach(tp -> at.put(tp, since.toEpochMilli()));
+            Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
+            consumer.offsetsForTimes(at).forEach((tp, found) -> start.put(tp, found == null ? end.get(tp)
+                    : found.offset()));
+        }
         for (TopicPartition tp : partitions) {
-            long at = positions.getOrDefault(tp.partition(), beginning.get(tp));
+            long at = positions.getOrDefault(tp.partition(), start.get(tp));
             if (at < beginning.get(tp)) {
                 throw new IllegalStateException("the checkpoint's position " + at + " in " + tp + " is before the"
                         + " topic's first retained offset " + beginning.get(tp) + ": rollouts were deleted by retention"

@@ -54,7 +54,7 @@ class PpoJobTest {
         List<StoredVersion> announced = new CopyOnWriteArrayList<>();
         CompletableFuture<PpoJob.Result> run = CompletableFuture.supplyAsync(() -> {
             try {
-                return job.run(false, new PpoJob.Listener() {
+                return job.run(false, null, new PpoJob.Listener() {
                     @Override
                     public void iteration(PpoJob.Report r) {
                         reports.add(r);

@@ -127,7 +127,7 @@ class PpoResumeTest {
         PpoFixtures.store(otherStore);
         PpoJob straight = new PpoJob(PpoSettings.of(config, topic), new ModelStore(otherStore), bootstrap,
                 checkpoints.resolve("straight"), "straight");
-        straight.run(false, new PpoJob.Listener() { }, v -> { }, () -> false);
+        straight.run(false, null, new PpoJob.Listener() { }, v -> { }, () -> false);
         Map<String, Tensor> resumed = SafeTensors.read(job.resolve("ckpt-" + ITERATIONS).resolve("weights.safetensors"));
         Map<String, Tensor> uninterrupted = SafeTensors.read(checkpoints.resolve("straight").resolve("ckpt-" + ITERATIONS)
                 .resolve("weights.safetensors"));
