@@ -1,0 +1,459 @@
+package dev.rlhf.demo;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+import com.google.protobuf.util.Timestamps;
+
+import dev.rlhf.demo.task.DemoTask;
+import dev.rlhf.demo.task.Demonstration;
+import dev.rlhf.demo.task.GoldJudge;
+import dev.rlhf.demo.task.Quality;
+import dev.rlhf.demo.task.SimulatedLabeler;
+import dev.rlhf.proto.v1.DataSource;
+import dev.rlhf.proto.v1.GenerateRequest;
+import dev.rlhf.proto.v1.GenerateResponse;
+import dev.rlhf.proto.v1.Job;
+import dev.rlhf.proto.v1.JobEvent;
+import dev.rlhf.proto.v1.JobKind;
+import dev.rlhf.proto.v1.JobState;
+import dev.rlhf.proto.v1.ModelRef;
+import dev.rlhf.proto.v1.OptimizerConfig;
+import dev.rlhf.proto.v1.PolicyServiceGrpc;
+import dev.rlhf.proto.v1.PpoConfig;
+import dev.rlhf.proto.v1.Preference;
+import dev.rlhf.proto.v1.RewardModelConfig;
+import dev.rlhf.proto.v1.Rollout;
+import dev.rlhf.proto.v1.RolloutMode;
+import dev.rlhf.proto.v1.RolloutRunSpec;
+import dev.rlhf.proto.v1.RolloutServiceGrpc;
+import dev.rlhf.proto.v1.SamplingParams;
+import dev.rlhf.proto.v1.SftConfig;
+import dev.rlhf.proto.v1.StartRunRequest;
+import dev.rlhf.proto.v1.StopRunRequest;
+import dev.rlhf.proto.v1.SubmitJobRequest;
+import dev.rlhf.proto.v1.TrainerServiceGrpc;
+import dev.rlhf.proto.v1.WatchJobRequest;
+import dev.rlhf.testkit.KafkaTestBroker;
+import dev.rlhf.testkit.TopicReader;
+
+/**
+ * {@code bin/rlhf demo [--quick] [--keep] [--out DIR] [--seed N]}: the whole RLHF pipeline on
+ * the bundled task ({@link DemoTask}), every step through the services' public APIs:
+ * <ol>
+ * <li>SFT on the task's demonstrations (mixed quality) via {@code TrainerService.SubmitJob};
+ * <li>the SFT policy answers the held-out prompts (the baseline) and samples two answers per
+ * training prompt via {@code PolicyService.Generate} (each logged as an interaction);
+ * <li>simulated labelers ({@link SimulatedLabeler}: the hidden {@link GoldJudge} plus
+ * Bradley–Terry noise) compare each pair and post their choices to the feedback-gateway's
+ * REST API, as a labeling tool would; trainer-service's normaliser turns them into
+ * preferences;
+ * <li>a reward model trained on those preferences (never on the gold judge), served by
+ * reward-service;
+ * <li>PPO: rollout-service samples from the current policy and scores with reward-service; the
+ * PPO job trains and exports a version per iteration, which policy-service swaps in;
+ * <li>evaluation: the final policy answers the held-out prompts; the gold judge compares.
+ * </ol>
+ * It prints each stage with its elapsed time and an estimate of the rest, writes
+ * {@code report.txt} and {@code report.html} to the results folder, and stops the services
+ * unless {@code --keep}.
+ */
+public final class Demo {
+
+    /** The size of a run: {@link #QUICK} for CI, {@link #DEFAULT} for a newcomer. */
+    public record Size(int sftEpochs, int labelPrompts, int rmEpochs, int ppoIterations, int ppoBatch, int evalPrompts,
+            int expectedSeconds) {
+    }
+
+    public static final Size QUICK = new Size(12, 400, 3, 6, 64, 40, 240);
+    public static final Size DEFAULT = new Size(20, 1200, 3, 20, 64, 65, 900);
+
+    private static final double LABELER_TEMPERATURE = 0.1;
+    private static final double TARGET_KL = 6.0;
+    private static final String RENDER = "<s><|user|>%s<|assistant|>";
+
+    /** What a run measured: the report's figures. */
+    public record Outcome(double rmAccuracy, double noiseCeiling, int labels, double winRate, double goldSft,
+            double goldFinal, double meanKl, double maxKl, List<Double> proxyReward, List<Double> goldReward,
+            List<Double> kl, Path results) {
+    }
+
+    private final Path root;
+    private final Path out;
+    private final Size size;
+    private final long seed;
+    private final long started = System.nanoTime();
+    private final List<String> log = new ArrayList<>();
+
+    public Demo(Path root, Path out, Size size, long seed) {
+        this.root = root;
+        this.out = out;
+        this.size = size;
+        this.seed = seed;
+    }
+
+    public static void main(String[] args) throws Exception {
+        Size size = DEFAULT;
+        boolean keep = false;
+        long seed = 7;
+        Path root = Path.of(System.getProperty("rlhf.root", "."));
+        Path out = root.resolve("results").resolve("demo-" + LocalDateTime.now().format(
+                DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--quick" -> size = QUICK;
+                case "--keep" -> keep = true;
+                case "--out" -> out = Path.of(args[++i]);
+                case "--seed" -> seed = Long.parseLong(args[++i]);
+                default -> throw new IllegalArgumentException("usage: bin/rlhf demo [--quick] [--keep] [--out DIR]"
+                        + " [--seed N]; unknown option " + args[i]);
+            }
+        }
+        Outcome o = new Demo(root, out, size, seed).run(keep);
+        System.out.println("report: " + o.results().resolve("report.html"));
+    }
+
+    private void stage(String name, String detail) {
+        double elapsed = (System.nanoTime() - started) / 1e9;
+        String line = String.format("[%5.0fs, about %.0fs left] %s: %s", elapsed,
+                Math.max(0, size.expectedSeconds() - elapsed), name, detail);
+        System.out.println(line);
+        log.add(line);
+    }
+
+    /** Runs the pipeline; the services keep running afterwards when {@code keep}. */
+    public Outcome run(boolean keep) throws Exception {
+        Files.createDirectories(out);
+        DemoTask task = DemoTask.create(seed);
+        GoldJudge gold = new GoldJudge();
+        String bootstrap = System.getenv("KAFKA_BOOTSTRAP_SERVERS") != null ? System.getenv("KAFKA_BOOTSTRAP_SERVERS")
+                : KafkaTestBroker.shared().bootstrapServers();
+        Instant since = Instant.now();
+        String key = "rlhf_demo_" + UUID.randomUUID().toString().replace("-", "");
+        String keyHash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
+                .digest(key.getBytes(StandardCharsets.UTF_8)));
+        Stack stack = new Stack(root, out.resolve("work"), out.resolve("work/models"), bootstrap);
+        try {
+            stage("start", "kafka at " + bootstrap + "; starting trainer-service");
+            stack.start("trainer-service", "1500m", List.of());
+            TrainerServiceGrpc.TrainerServiceBlockingStub trainer = TrainerServiceGrpc.newBlockingStub(
+                    stack.channel("trainer-service"));
+
+            // 1. SFT on the task's demonstrations and a second one per prompt of a kind drawn by the
+            //    task's shares: the policy then answers a prompt in more than one way, which is what
+            //    labelers compare
+            Path demos = out.resolve("work/demonstrations.jsonl");
+            List<String> lines = new ArrayList<>();
+            java.util.Random draw = new java.util.Random(seed);
+            for (Demonstration d : task.demonstrations()) {
+                lines.add("{\"prompt\":" + json(d.prompt()) + ",\"response\":" + json(d.response()) + "}");
+                List<String> other = DemoTask.responses(d.prompt(), kind(draw.nextDouble()));
+                lines.add("{\"prompt\":" + json(d.prompt()) + ",\"response\":"
+                        + json(other.get(draw.nextInt(other.size()))) + "}");
+            }
+            Files.write(demos, lines);
+            stage("sft", lines.size() + " demonstrations, " + size.sftEpochs() + " epochs");
+            JobEvent sft = await(trainer, trainer.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_SFT)
+                    .setJobName("demo-sft").setSft(SftConfig.newBuilder().setData(DataSource.newBuilder()
+                            .setPath(demos.toAbsolutePath().toString())).setEpochs(size.sftEpochs()).setBatchSize(16)
+                            .setValidationFraction(0.05).setSeed(seed).setOptimizer(OptimizerConfig.newBuilder()
+                                    .setLearningRate(3e-3).setWarmupSteps(10)))
+                    .build()), "sft");
+            long sftVersion = sft.getJob().getProducedModels(0).getVersion();
+
+            // 2. the SFT policy: baseline answers and pairs to label
+            stage("serve", "policy v" + sftVersion + "; starting policy-service and feedback-gateway");
+            stack.start("policy-service", "1g", List.of("-Drlhf.policy.max-batch=32"));
+            stack.start("feedback-gateway", "512m", List.of("-Drlhf.gateway.auth.keys=demo:" + keyHash
+                    + ":feedback.write"));
+            PolicyServiceGrpc.PolicyServiceBlockingStub policy = PolicyServiceGrpc.newBlockingStub(
+                    stack.channel("policy-service"));
+            List<String> heldOut = task.heldOutPrompts().subList(0, Math.min(size.evalPrompts(),
+                    task.heldOutPrompts().size()));
+            List<String> before = answers(policy, heldOut);
+            stage("label", size.labelPrompts() + " prompts x 2 samples, simulated labelers (temperature "
+                    + LABELER_TEMPERATURE + ") posting to the feedback-gateway");
+            SimulatedLabeler labeler = new SimulatedLabeler(gold, LABELER_TEMPERATURE, seed);
+            List<SimulatedLabeler.Comparison> compared = new ArrayList<>();
+            List<String> events = new ArrayList<>();
+            HttpClient http = HttpClient.newHttpClient();
+            List<String> train = task.trainPrompts();
+            for (int i = 0; i < size.labelPrompts(); i++) {
+                String prompt = train.get(i % train.size());
+                GenerateResponse g = policy.withDeadlineAfter(60, TimeUnit.SECONDS).generate(GenerateRequest
+                        .newBuilder().setModel(ModelRef.newBuilder().setName("policy"))
+                        .setPromptText(RENDER.formatted(prompt)).setUserId("demo-sampler")
+                        .setSampling(SamplingParams.newBuilder().setN(2).setTemperature(1f).setMaxNewTokens(48)
+                                .setSeed(seed * 7919 + i)).build());
+                String a = g.getSamples(0).getText();
+                String b = g.getSamples(1).getText();
+                if (a.equals(b) || a.isBlank() || b.isBlank()) {
+                    continue; // nothing to compare (the gateway refuses an empty response, rightly)
+                }
+                SimulatedLabeler.Choice c = labeler.choose(prompt, a, b);
+                compared.add(new SimulatedLabeler.Comparison(prompt, a, b));
+                events.add(pairwise(prompt, g, c.firstPreferred() ? "a" : "b", "labeler-" + (i % 5)));
+                if (events.size() == 50 || i == size.labelPrompts() - 1) {
+                    post(http, stack.port("feedback-gateway"), key, events);
+                    events.clear();
+                }
+            }
+            if (!events.isEmpty()) {
+                post(http, stack.port("feedback-gateway"), key, events);
+            }
+            double ceiling = labeler.noiseCeiling(compared);
+            int preferences = awaitPreferences(bootstrap, since, compared.size());
+            stage("preferences", compared.size() + " choices posted, " + preferences + " preferences normalised;"
+                    + String.format(" labelers' noise ceiling %.3f", ceiling));
+
+            // 3. the reward model, served
+            JobEvent rm = await(trainer, trainer.submitJob(SubmitJobRequest.newBuilder()
+                    .setKind(JobKind.JOB_KIND_REWARD_MODEL).setJobName("demo-rm").setRewardModel(RewardModelConfig
+                            .newBuilder().setData(DataSource.newBuilder().setTopic("rlhf.preferences.v1")
+                                    .setSince(Timestamps.fromMillis(since.toEpochMilli())))
+                            .setInitFrom(ModelRef.newBuilder().setName("policy").setVersion(sftVersion))
+                            .setEpochs(size.rmEpochs()).setBatchSize(16).setValidationFraction(0.2).setSeed(seed)
+                            .setRewardL2Coef(0.01).setOptimizer(OptimizerConfig.newBuilder().setLearningRate(1e-3)))
+                    .build()), "reward model");
+            double rmAccuracy = rm.getJob().getMetricsMap().getOrDefault("rm.validation_accuracy", Double.NaN);
+            stage("reward model", String.format("held-out accuracy %.3f (noise ceiling %.3f); starting reward- and"
+                    + " rollout-service", rmAccuracy, ceiling));
+            stack.start("reward-service", "768m", List.of());
+            stack.start("rollout-service", "512m", List.of());
+
+            // 4. PPO, each version swapped into policy-service
+            List<String> promptSet = new ArrayList<>();
+            for (int i = 0; i < train.size(); i++) {
+                promptSet.add("{\"promptId\":\"t" + i + "\",\"text\":" + json(RENDER.formatted(train.get(i))) + "}");
+            }
+            Files.write(stack.promptSets().resolve("demo.jsonl"), promptSet);
+            String run = "demo-" + UUID.randomUUID();
+            Job ppo = trainer.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_PPO).setJobName("demo-ppo")
+                    .setPpo(PpoConfig.newBuilder().setRolloutRunId(run).setRolloutBatchSize(size.ppoBatch())
+                            .setMinibatchSize(16).setPpoEpochs(2).setMaxIterations(size.ppoIterations())
+                            .setAdaptiveKl(true).setTargetKl(TARGET_KL).setKlCoef(0.2).setKlHorizon(1_000)
+                            .setMaxPolicyLag(1).setSeed(seed)
+                            .setActorOptimizer(OptimizerConfig.newBuilder().setLearningRate(2e-4))
+                            .setCriticOptimizer(OptimizerConfig.newBuilder().setLearningRate(1e-3)))
+                    .build());
+            RolloutServiceGrpc.RolloutServiceBlockingStub rollouts = RolloutServiceGrpc.newBlockingStub(
+                    stack.channel("rollout-service"));
+            rollouts.startRun(StartRunRequest.newBuilder().setRunId(run).setSpec(RolloutRunSpec.newBuilder()
+                    .setPromptSet("demo").setSamplesPerPrompt(4).setMode(RolloutMode.ROLLOUT_MODE_PPO)
+                    .setPolicy(ModelRef.newBuilder().setName("policy")).setMaxConcurrency(8).setEpochs(1000)
+                    .setSampling(SamplingParams.newBuilder().setTemperature(1f).setMaxNewTokens(48))).build());
+            stage("ppo", size.ppoIterations() + " iterations of " + size.ppoBatch() + " rollouts, run " + run);
+            List<Double> proxy = new ArrayList<>();
+            List<Double> kl = new ArrayList<>();
+            Iterator<JobEvent> it = trainer.withDeadlineAfter(1800, TimeUnit.SECONDS).watchJob(WatchJobRequest
+                    .newBuilder().setJobId(ppo.getJobId()).build());
+            JobEvent last = null;
+            while (it.hasNext()) {
+                last = it.next();
+                if (last.getStage().equals("iteration")) {
+                    proxy.add(last.getMetricsMap().get("ppo/mean_reward"));
+                    kl.add(last.getMetricsMap().get("ppo/kl"));
+                    stage("ppo", last.getMessage());
+                }
+            }
+            rollouts.stopRun(StopRunRequest.newBuilder().setRunId(run).setAbortInFlight(true).build());
+            if (last == null || last.getState() != JobState.JOB_STATE_SUCCEEDED) {
+                throw new IllegalStateException("PPO did not finish: " + (last == null ? "no events"
+                        : last.getJob().getError()));
+            }
+            List<Double> goldPerVersion = goldByVersion(bootstrap, run, gold);
+
+            // 5. evaluation on held-out prompts, once policy-service serves PPO's last version
+            long finalVersion = last.getJob().getProducedModels(last.getJob().getProducedModelsCount() - 1).getVersion();
+            awaitServed(policy, finalVersion);
+            List<String> after = answers(policy, heldOut);
+            double wins = 0;
+            double sumBefore = 0;
+            double sumAfter = 0;
+            for (int i = 0; i < heldOut.size(); i++) {
+                double b = gold.score(heldOut.get(i), before.get(i));
+                double a = gold.score(heldOut.get(i), after.get(i));
+                sumBefore += b;
+                sumAfter += a;
+                wins += a > b ? 1 : a == b ? 0.5 : 0;
+            }
+            double meanKl = kl.stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
+            double maxKl = kl.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);
+            Outcome o = new Outcome(rmAccuracy, ceiling, compared.size(), wins / heldOut.size(),
+                    sumBefore / heldOut.size(), sumAfter / heldOut.size(), meanKl, maxKl, proxy, goldPerVersion, kl,
+                    out);
+            Report.write(o, heldOut, before, after, gold, log, TARGET_KL);
+            stage("done", String.format("win rate vs SFT %.2f, gold %.3f -> %.3f, RM accuracy %.3f (ceiling %.3f),"
+                    + " mean KL %.2f", o.winRate(), o.goldSft(), o.goldFinal(), rmAccuracy, ceiling, meanKl));
+            return o;
+        } finally {
+            if (keep) {
+                System.out.println("--keep: the services keep running; their logs are in " + stack.work().resolve("logs"));
+            } else {
+                stack.close();
+            }
+        }
+    }
+
+    /** Waits (up to 60 s) until policy-service answers with {@code version} of "policy". */
+    private static void awaitServed(PolicyServiceGrpc.PolicyServiceBlockingStub policy, long version)
+            throws InterruptedException {
+        long deadline = System.currentTimeMillis() + 60_000;
+        long served = 0;
+        while (System.currentTimeMillis() < deadline) {
+            served = policy.withDeadlineAfter(30, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder()
+                    .setModel(ModelRef.newBuilder().setName("policy")).setPromptText(RENDER.formatted("Greet Anna."))
+                    .setSkipInteractionLog(true).setSampling(SamplingParams.newBuilder().setTemperature(0)
+                            .setMaxNewTokens(1)).build()).getModel().getVersion();
+            if (served >= version) {
+                return;
+            }
+            Thread.sleep(500);
+        }
+        throw new IllegalStateException("policy-service still serves policy v" + served + ", not PPO's final v" + version);
+    }
+
+    /** The kind whose cumulative share first exceeds {@code u} in [0, 1). */
+    private static Quality kind(double u) {
+        double sum = 0;
+        for (Quality q : Quality.values()) {
+            sum += q.share();
+            if (u < sum) {
+                return q;
+            }
+        }
+        return Quality.HELPFUL;
+    }
+
+    /** Greedy answers of the latest served policy. */
+    private static List<String> answers(PolicyServiceGrpc.PolicyServiceBlockingStub policy, List<String> prompts) {
+        List<String> out = new ArrayList<>();
+        for (String p : prompts) {
+            out.add(policy.withDeadlineAfter(60, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder()
+                    .setModel(ModelRef.newBuilder().setName("policy")).setPromptText(RENDER.formatted(p))
+                    .setSkipInteractionLog(true).setSampling(SamplingParams.newBuilder().setTemperature(0)
+                            .setMaxNewTokens(48)).build()).getSamples(0).getText());
+        }
+        return out;
+    }
+
+    private static String pairwise(String prompt, GenerateResponse g, String chosen, String user) {
+        StringBuilder s = new StringBuilder("{\"type\":\"pairwise\",\"user_id\":" + json(user)
+                + ",\"source\":\"demo-labelers\",\"pairwise\":{\"prompt\":" + json(prompt) + ",\"responses\":[");
+        for (int k = 0; k < 2; k++) {
+            var x = g.getSamples(k);
+            s.append(k == 0 ? "" : ",").append("{\"response_id\":\"").append(k == 0 ? "a" : "b").append("\",\"text\":")
+                    .append(json(x.getText())).append(",\"interaction_id\":").append(json(x.getInteractionId()))
+                    .append(",\"model\":{\"name\":").append(json(g.getModel().getName())).append(",\"version\":")
+                    .append(g.getModel().getVersion()).append("}}");
+        }
+        return s.append("],\"chosen_response_id\":\"").append(chosen).append("\"}}").toString();
+    }
+
+    private static void post(HttpClient http, int port, String key, List<String> events) throws Exception {
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                + "/v1/feedback/batch")).header("Authorization", "Bearer " + key)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"events\":[" + String.join(",", events) + "]}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() / 100 != 2) {
+            throw new IllegalStateException("the feedback-gateway refused the labels: HTTP " + r.statusCode() + " "
+                    + r.body());
+        }
+    }
+
+    /** Waits (up to 60 s) until the normaliser has emitted most of the expected preferences. */
+    private static int awaitPreferences(String bootstrap, Instant since, int expected) throws Exception {
+        long deadline = System.currentTimeMillis() + 60_000;
+        int n = 0;
+        while (System.currentTimeMillis() < deadline) {
+            n = 0;
+            for (var r : TopicReader.readAll(bootstrap, "rlhf.preferences.v1")) {
+                Preference p = Preference.parseFrom(r.value());
+                if (Timestamps.toMillis(p.getCreatedAt()) >= since.toEpochMilli()) {
+                    n++;
+                }
+            }
+            if (n >= expected * 0.95) {
+                return n;
+            }
+            Thread.sleep(2000);
+        }
+        return n;
+    }
+
+    /** The gold judge's mean score of the run's rollouts, per policy version, in version order. */
+    private static List<Double> goldByVersion(String bootstrap, String run, GoldJudge gold) throws Exception {
+        Map<Long, double[]> byVersion = new TreeMap<>();
+        for (var r : TopicReader.readAll(bootstrap, "rlhf.rollouts.v1")) {
+            Rollout x = Rollout.parseFrom(r.value());
+            if (x.getRunId().equals(run)) {
+                String prompt = x.getPromptText().replace("<s>", "").replace("<|user|>", "").replace("<|assistant|>", "");
+                double[] s = byVersion.computeIfAbsent(x.getPolicy().getVersion(), v -> new double[2]);
+                s[0] += gold.score(prompt, x.getResponseText());
+                s[1]++;
+            }
+        }
+        List<Double> out = new ArrayList<>();
+        byVersion.values().forEach(s -> out.add(s[0] / s[1]));
+        return out;
+    }
+
+    private JobEvent await(TrainerServiceGrpc.TrainerServiceBlockingStub trainer, Job job, String what) {
+        Iterator<JobEvent> it = trainer.withDeadlineAfter(1800, TimeUnit.SECONDS).watchJob(WatchJobRequest
+                .newBuilder().setJobId(job.getJobId()).build());
+        JobEvent last = null;
+        long lastPrint = 0;
+        while (it.hasNext()) {
+            last = it.next();
+            if (last.getStage().equals("train") && System.nanoTime() - lastPrint > 10_000_000_000L) {
+                stage(what, "step " + last.getJob().getProgress().getStep() + "/"
+                        + last.getJob().getProgress().getTotalSteps());
+                lastPrint = System.nanoTime();
+            }
+        }
+        if (last == null || last.getState() != JobState.JOB_STATE_SUCCEEDED) {
+            throw new IllegalStateException(what + " job failed: " + (last == null ? "no events"
+                    : last.getJob().getError()));
+        }
+        return last;
+    }
+
+    static String json(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"' -> b.append("\\\"");
+                case '\\' -> b.append("\\\\");
+                case '\n' -> b.append("\\n");
+                case '\r' -> b.append("\\r");
+                case '\t' -> b.append("\\t");
+                default -> {
+                    if (c < 0x20) {
+                        b.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        b.append(c);
+                    }
+                }
+            }
+        }
+        return b.append('"').toString();
+    }
+}

@@ -1,0 +1,198 @@
+package dev.rlhf.demo;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import dev.rlhf.proto.v1.DataSource;
+import dev.rlhf.proto.v1.Job;
+import dev.rlhf.proto.v1.JobEvent;
+import dev.rlhf.proto.v1.JobKind;
+import dev.rlhf.proto.v1.ModelRef;
+import dev.rlhf.proto.v1.OptimizerConfig;
+import dev.rlhf.proto.v1.PpoConfig;
+import dev.rlhf.proto.v1.RolloutMode;
+import dev.rlhf.proto.v1.RolloutRunSpec;
+import dev.rlhf.proto.v1.RolloutServiceGrpc;
+import dev.rlhf.proto.v1.SamplingParams;
+import dev.rlhf.proto.v1.SftConfig;
+import dev.rlhf.proto.v1.StartRunRequest;
+import dev.rlhf.proto.v1.StopRunRequest;
+import dev.rlhf.proto.v1.SubmitJobRequest;
+import dev.rlhf.proto.v1.TrainerServiceGrpc;
+import dev.rlhf.proto.v1.WatchJobRequest;
+import dev.rlhf.testkit.KafkaTestBroker;
+
+/**
+ * {@code bin/rlhf bench ppo}: the time of a PPO iteration through the services (rollout-service
+ * sampling from policy-service and scoring with reward-service, the PPO job following
+ * rlhf.rollouts.v1, exporting, announcing and checkpointing each version) next to the same
+ * iteration in one process without Kafka or gRPC ({@code trainer-service}'s
+ * {@code bench.PpoBench}, forked with the same model store, settings and reward rule), in one
+ * command. Both start from the same SFT policy (data/sft-demo.jsonl). Figures are medians over
+ * the iterations after the first.
+ */
+public final class PpoLoopBench {
+
+    private static final int ITERATIONS = 7;
+    private static final int BATCH = 64;
+    private static final int K = 4;
+    private static final int MAX_NEW = 24;
+    private static final Pattern LINE = Pattern.compile("iteration (\\d+): generation (\\d+) ms, scoring (\\d+) ms,"
+            + " training (\\d+) ms, export (\\d+) ms.*");
+
+    public static void main(String[] args) throws Exception {
+        Path root = Path.of(System.getProperty("rlhf.root", "."));
+        Path work = Files.createTempDirectory("rlhf-bench-ppo-");
+        String bootstrap = System.getenv("KAFKA_BOOTSTRAP_SERVERS") != null ? System.getenv("KAFKA_BOOTSTRAP_SERVERS")
+                : KafkaTestBroker.shared().bootstrapServers();
+        List<String> prompts = new ArrayList<>();
+        for (String line : Files.readAllLines(root.resolve("data/sft-demo.jsonl"))) {
+            if (line.startsWith("{\"prompt\"")) {
+                prompts.add(line.substring(line.indexOf(":") + 3, line.indexOf("\", \"response\"")));
+            }
+        }
+        Files.write(work.resolve("prompts.txt"), prompts);
+        try (Stack stack = new Stack(root, work, work.resolve("models"), bootstrap)) {
+            stack.start("trainer-service", "1500m", List.of("-Drlhf.normaliser.enabled=false"));
+            TrainerServiceGrpc.TrainerServiceBlockingStub trainer = TrainerServiceGrpc.newBlockingStub(
+                    stack.channel("trainer-service"));
+            System.out.println("SFT on data/sft-demo.jsonl ...");
+            watch(trainer, trainer.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_SFT)
+                    .setJobName("bench-sft").setSft(SftConfig.newBuilder().setData(DataSource.newBuilder()
+                            .setPath(root.resolve("data/sft-demo.jsonl").toAbsolutePath().toString())).setEpochs(8)
+                            .setBatchSize(16).setValidationFraction(0).setSeed(7).setOptimizer(OptimizerConfig
+                                    .newBuilder().setLearningRate(3e-3).setWarmupSteps(10)))
+                    .build()), null);
+
+            // 1. in one process, from the SFT policy
+            System.out.println("in one process (trainer-service bench.PpoBench) ...");
+            List<long[]> local = inProcess(root, work);
+
+            // 2. through the services
+            stack.start("policy-service", "1g", List.of("-Drlhf.policy.max-batch=32"));
+            stack.start("reward-service", "512m", List.of("-Drlhf.reward.components[0].name=excited",
+                    "-Drlhf.reward.components[0].kind=regex-must", "-Drlhf.reward.components[0].pattern=!",
+                    "-Drlhf.reward.components[0].model=", "-Drlhf.reward.components[0].normalise="));
+            stack.start("rollout-service", "512m", List.of());
+            List<String> set = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                set.add("{\"promptId\":\"p" + i + "\",\"text\":" + Demo.json("<s><|user|>" + prompts.get(i)
+                        + "<|assistant|>") + "}");
+            }
+            Files.write(stack.promptSets().resolve("bench.jsonl"), set);
+            String run = "bench-" + UUID.randomUUID();
+            System.out.println("through the services ...");
+            Job ppo = trainer.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_PPO).setJobName("bench-ppo")
+                    .setPpo(PpoConfig.newBuilder().setRolloutRunId(run).setRolloutBatchSize(BATCH).setMinibatchSize(16)
+                            .setPpoEpochs(2).setMaxIterations(ITERATIONS).setAdaptiveKl(true).setTargetKl(6)
+                            .setKlCoef(0.2).setKlHorizon(1_000).setMaxPolicyLag(1).setSeed(1)
+                            .setActorOptimizer(OptimizerConfig.newBuilder().setLearningRate(5e-4))
+                            .setCriticOptimizer(OptimizerConfig.newBuilder().setLearningRate(1e-3)))
+                    .build());
+            RolloutServiceGrpc.RolloutServiceBlockingStub rollouts = RolloutServiceGrpc.newBlockingStub(
+                    stack.channel("rollout-service"));
+            rollouts.startRun(StartRunRequest.newBuilder().setRunId(run).setSpec(RolloutRunSpec.newBuilder()
+                    .setPromptSet("bench").setSamplesPerPrompt(K).setMode(RolloutMode.ROLLOUT_MODE_PPO)
+                    .setPolicy(ModelRef.newBuilder().setName("policy")).setMaxConcurrency(BATCH / K).setEpochs(1000)
+                    .setSampling(SamplingParams.newBuilder().setTemperature(1f).setMaxNewTokens(MAX_NEW))).build());
+            List<long[]> services = new ArrayList<>();
+            watch(trainer, ppo, services);
+            rollouts.stopRun(StopRunRequest.newBuilder().setRunId(run).setAbortInFlight(true).build());
+            report(local, services);
+        }
+    }
+
+    /** Forks the in-process baseline; one {generation, scoring, training, export} per iteration. */
+    private static List<long[]> inProcess(Path root, Path work) throws Exception {
+        String cp = root.resolve("trainer-service/target/classes") + ":" + root.resolve("model/target/classes") + ":"
+                + Files.readString(root.resolve("trainer-service/target/classpath.txt")).trim();
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx2g",
+                "-cp", cp, "dev.rlhf.trainer.bench.PpoBench", "--store", work.resolve("models").toString(),
+                "--prompts", work.resolve("prompts.txt").toString(), "--iterations", String.valueOf(ITERATIONS),
+                "--batch", String.valueOf(BATCH), "--k", String.valueOf(K), "--max-new-tokens", String.valueOf(MAX_NEW))
+                .redirectErrorStream(true).start();
+        List<long[]> out = new ArrayList<>();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = r.readLine()) != null) {
+                Matcher m = LINE.matcher(line);
+                if (m.matches()) {
+                    System.out.println("  " + line);
+                    out.add(new long[] {Long.parseLong(m.group(2)), Long.parseLong(m.group(3)),
+                            Long.parseLong(m.group(4)), Long.parseLong(m.group(5))});
+                }
+            }
+        }
+        if (p.waitFor() != 0 || out.size() != ITERATIONS) {
+            throw new IllegalStateException("the in-process baseline failed (exit " + p.exitValue() + ")");
+        }
+        return out;
+    }
+
+    /**
+     * Follows a job to its end; for PPO, one {period, train, wait, export + checkpoint} per
+     * iteration (period = time since the previous iteration's event, as the client saw it).
+     */
+    private static void watch(TrainerServiceGrpc.TrainerServiceBlockingStub trainer, Job job, List<long[]> iterations) {
+        Iterator<JobEvent> it = trainer.withDeadlineAfter(1800, TimeUnit.SECONDS).watchJob(WatchJobRequest
+                .newBuilder().setJobId(job.getJobId()).build());
+        long previous = System.nanoTime();
+        JobEvent last = null;
+        while (it.hasNext()) {
+            last = it.next();
+            if (iterations != null && last.getStage().equals("iteration")) {
+                long now = System.nanoTime();
+                var m = last.getMetricsMap();
+                iterations.add(new long[] {(now - previous) / 1_000_000, m.get("time/train_ms").longValue(),
+                        m.get("time/wait_ms").longValue(), m.get("time/export_ms").longValue()
+                                + m.get("time/checkpoint_ms").longValue()});
+                System.out.println("  " + last.getMessage() + String.format(Locale.ROOT, "; period %d ms, wait %d ms,"
+                        + " train %d ms, export+checkpoint %d ms", (now - previous) / 1_000_000,
+                        m.get("time/wait_ms").longValue(), m.get("time/train_ms").longValue(),
+                        iterations.get(iterations.size() - 1)[3]));
+                previous = now;
+            }
+        }
+        if (last == null || !last.getJob().getError().isEmpty()) {
+            throw new IllegalStateException("job " + job.getJobName() + " failed: "
+                    + (last == null ? "no events" : last.getJob().getError()));
+        }
+    }
+
+    private static long median(List<long[]> rows, int column) {
+        long[] xs = rows.stream().skip(1).mapToLong(r -> r[column]).sorted().toArray();
+        return xs[xs.length / 2];
+    }
+
+    private static void report(List<long[]> local, List<long[]> services) {
+        long gen = median(local, 0);
+        long score = median(local, 1);
+        long train = median(local, 2);
+        long export = median(local, 3);
+        long localTotal = gen + score + train + export;
+        long period = median(services, 0);
+        long sTrain = median(services, 1);
+        long sWait = median(services, 2);
+        long sExport = median(services, 3);
+        System.out.printf(Locale.ROOT, "%nPPO iteration (%d rollouts = %d prompts x %d samples, <= %d new tokens),"
+                + " medians of iterations 1..%d:%n", BATCH, BATCH / K, K, MAX_NEW, ITERATIONS - 1);
+        System.out.printf(Locale.ROOT, "  one process:  %6d ms = generation %d + scoring %d + training %d + export %d%n",
+                localTotal, gen, score, train, export);
+        System.out.printf(Locale.ROOT, "  services:     %6d ms per iteration = waiting for rollouts %d (generation +"
+                + " scoring + Kafka/gRPC, less what overlapped training) + training %d + export/announce/checkpoint %d"
+                + " + other %d%n", period, sWait, sTrain, sExport, period - sWait - sTrain - sExport);
+        System.out.printf(Locale.ROOT, "  services overhead: %+.1f%% of the one-process iteration (target <= 10%%)%n",
+                100.0 * (period - localTotal) / localTotal);
+    }
+}
