@@ -55,7 +55,7 @@ import dev.rlhf.testkit.KafkaTestBroker;
 import dev.rlhf.testkit.TopicReader;
 
 /**
- * {@code bin/rlhf demo [--quick] [--keep] [--out DIR] [--seed N]}: the whole RLHF pipeline on
+ * {@code bin/rlhf demo [--quick] [--keep] [--attach] [--out DIR] [--seed N]}: the whole RLHF pipeline on
  * the bundled task ({@link DemoTask}), every step through the services' public APIs:
  * <ol>
  * <li>SFT on the task's demonstrations (mixed quality) via {@code TrainerService.SubmitJob};
@@ -73,7 +73,8 @@ import dev.rlhf.testkit.TopicReader;
  * </ol>
  * It prints each stage with its elapsed time and an estimate of the rest, writes
  * {@code report.txt} and {@code report.html} to the results folder, and stops the services
- * unless {@code --keep}.
+ * unless {@code --keep}. With {@code --attach} it uses the services of {@code bin/rlhf up}
+ * (their broker, ports, model store and API key) and leaves them running.
  */
 public final class Demo {
 
@@ -112,6 +113,7 @@ public final class Demo {
     public static void main(String[] args) throws Exception {
         Size size = DEFAULT;
         boolean keep = false;
+        boolean attach = false;
         long seed = 7;
         Path root = Path.of(System.getProperty("rlhf.root", "."));
         Path out = root.resolve("results").resolve("demo-" + LocalDateTime.now().format(
@@ -120,13 +122,14 @@ public final class Demo {
             switch (args[i]) {
                 case "--quick" -> size = QUICK;
                 case "--keep" -> keep = true;
+                case "--attach" -> attach = true;
                 case "--out" -> out = Path.of(args[++i]);
                 case "--seed" -> seed = Long.parseLong(args[++i]);
-                default -> throw new IllegalArgumentException("usage: bin/rlhf demo [--quick] [--keep] [--out DIR]"
-                        + " [--seed N]; unknown option " + args[i]);
+                default -> throw new IllegalArgumentException("usage: bin/rlhf demo [--quick] [--keep] [--attach]"
+                        + " [--out DIR] [--seed N]; unknown option " + args[i]);
             }
         }
-        Outcome o = new Demo(root, out, size, seed).run(keep);
+        Outcome o = new Demo(root, out, size, seed).run(keep, attach);
         System.out.println("report: " + o.results().resolve("report.html"));
     }
 
@@ -140,16 +143,29 @@ public final class Demo {
 
     /** Runs the pipeline; the services keep running afterwards when {@code keep}. */
     public Outcome run(boolean keep) throws Exception {
+        return run(keep, false);
+    }
+
+    /**
+     * Runs the pipeline; {@code attach}: against the services of {@code bin/rlhf up} (its broker,
+     * ports, model store and API key) instead of starting its own.
+     */
+    public Outcome run(boolean keep, boolean attach) throws Exception {
         Files.createDirectories(out);
         DemoTask task = DemoTask.create(seed);
         GoldJudge gold = new GoldJudge();
         String bootstrap = System.getenv("KAFKA_BOOTSTRAP_SERVERS") != null ? System.getenv("KAFKA_BOOTSTRAP_SERVERS")
-                : KafkaTestBroker.shared().bootstrapServers();
+                : attach ? "127.0.0.1:" + System.getenv().getOrDefault("RLHF_KAFKA_PORT", "9092")
+                        : KafkaTestBroker.shared().bootstrapServers();
         Instant since = Instant.now();
-        String key = "rlhf_demo_" + UUID.randomUUID().toString().replace("-", "");
+        String key = attach ? (System.getenv("RLHF_API_KEY") != null ? System.getenv("RLHF_API_KEY")
+                : Files.readString(root.resolve(".rlhf/api-key")).trim())
+                : "rlhf_demo_" + UUID.randomUUID().toString().replace("-", "");
         String keyHash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                 .digest(key.getBytes(StandardCharsets.UTF_8)));
-        Stack stack = new Stack(root, out.resolve("work"), out.resolve("work/models"), bootstrap);
+        Files.createDirectories(root.resolve(".rlhf/prompt-sets"));
+        Stack stack = attach ? Stack.attach(root, bootstrap)
+                : new Stack(root, out.resolve("work"), out.resolve("work/models"), bootstrap);
         try {
             stage("start", "kafka at " + bootstrap + "; starting trainer-service");
             stack.start("trainer-service", "1500m", List.of());
@@ -159,7 +175,7 @@ public final class Demo {
             // 1. SFT on the task's demonstrations and a second one per prompt of a kind drawn by the
             //    task's shares: the policy then answers a prompt in more than one way, which is what
             //    labelers compare
-            Path demos = out.resolve("work/demonstrations.jsonl");
+            Path demos = out.resolve("demonstrations.jsonl");
             List<String> lines = new ArrayList<>();
             java.util.Random draw = new java.util.Random(seed);
             for (Demonstration d : task.demonstrations()) {
@@ -187,6 +203,7 @@ public final class Demo {
                     stack.channel("policy-service"));
             List<String> heldOut = task.heldOutPrompts().subList(0, Math.min(size.evalPrompts(),
                     task.heldOutPrompts().size()));
+            awaitServed(policy, sftVersion);
             List<String> before = answers(policy, heldOut);
             stage("label", size.labelPrompts() + " prompts x 2 samples, simulated labelers (temperature "
                     + LABELER_TEMPERATURE + ") posting to the feedback-gateway");

@@ -16,7 +16,7 @@ import io.grpc.netty.NettyChannelBuilder;
  * The services of one run, each a packaged Quarkus app in a JVM of its own on a free port,
  * sharing a broker, a model store and a working folder ({@code <work>/logs/<service>.log},
  * {@code <work>/checkpoints}, {@code <work>/prompt-sets}). Closing stops them (SIGTERM, then
- * SIGKILL after 20 s) in reverse start order.
+ * SIGKILL after 20 s) in reverse start order. {@link #attach} uses {@code bin/rlhf up}'s instead.
  */
 public final class Stack implements AutoCloseable {
 
@@ -27,12 +27,18 @@ public final class Stack implements AutoCloseable {
     private final Map<String, Process> processes = new LinkedHashMap<>();
     private final Map<String, Integer> ports = new LinkedHashMap<>();
     private final List<ManagedChannel> channels = new ArrayList<>();
+    private final boolean attached;
 
     /**
      * @param root the project's root (where {@code <service>/target/quarkus-app} are)
      * @param work the run's folder
      */
     public Stack(Path root, Path work, Path store, String bootstrap) throws Exception {
+        this(root, work, store, bootstrap, false);
+    }
+
+    private Stack(Path root, Path work, Path store, String bootstrap, boolean attached) throws Exception {
+        this.attached = attached;
         this.root = root;
         this.work = work;
         this.store = store;
@@ -53,6 +59,22 @@ public final class Stack implements AutoCloseable {
         return work;
     }
 
+    /**
+     * The services {@code bin/rlhf up} runs (state in {@code <root>/.rlhf}, ports from the same
+     * environment variables): {@link #start} only looks them up, {@link #close} leaves them running.
+     */
+    public static Stack attach(Path root, String bootstrap) throws Exception {
+        Path state = root.resolve(".rlhf");
+        Stack s = new Stack(root, state, state.resolve("models"), bootstrap, true);
+        String[][] defaults = {{"feedback-gateway", "8080"}, {"policy-service", "8081"}, {"reward-service", "8082"},
+            {"rollout-service", "8083"}, {"trainer-service", "8084"}};
+        for (String[] d : defaults) {
+            String env = System.getenv(d[0].toUpperCase().replace('-', '_') + "_HTTP_PORT");
+            s.ports.put(d[0], Integer.parseInt(env == null ? d[1] : env));
+        }
+        return s;
+    }
+
     /** Where rollout-service finds its named prompt sets. */
     public Path promptSets() {
         return work.resolve("prompt-sets");
@@ -63,6 +85,9 @@ public final class Stack implements AutoCloseable {
      * {@code -D} settings; returns once it is ready.
      */
     public int start(String service, String maxHeap, List<String> settings) throws Exception {
+        if (attached) {
+            return ports.get(service);
+        }
         int port = ServiceJar.freePort();
         List<String> args = new ArrayList<>(List.of("-Xmx" + maxHeap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Dkafka.bootstrap.servers=" + bootstrap, "-Drlhf.policy.model-store=" + store,
