@@ -37,16 +37,12 @@ import dev.rlhf.proto.v1.JobState;
 import dev.rlhf.proto.v1.ModelRef;
 import dev.rlhf.proto.v1.OptimizerConfig;
 import dev.rlhf.proto.v1.PolicyServiceGrpc;
-import dev.rlhf.proto.v1.PpoConfig;
 import dev.rlhf.proto.v1.Preference;
 import dev.rlhf.proto.v1.RewardModelConfig;
 import dev.rlhf.proto.v1.Rollout;
-import dev.rlhf.proto.v1.RolloutMode;
-import dev.rlhf.proto.v1.RolloutRunSpec;
 import dev.rlhf.proto.v1.RolloutServiceGrpc;
 import dev.rlhf.proto.v1.SamplingParams;
 import dev.rlhf.proto.v1.SftConfig;
-import dev.rlhf.proto.v1.StartRunRequest;
 import dev.rlhf.proto.v1.StopRunRequest;
 import dev.rlhf.proto.v1.SubmitJobRequest;
 import dev.rlhf.proto.v1.TrainerServiceGrpc;
@@ -84,11 +80,9 @@ public final class Demo {
     }
 
     public static final Size QUICK = new Size(12, 400, 3, 6, 64, 40, 240);
-    public static final Size DEFAULT = new Size(20, 1200, 3, 20, 64, 65, 900);
+    public static final Size DEFAULT = new Size(20, 3000, 2, 40, 64, 65, 900);
 
     private static final double LABELER_TEMPERATURE = 0.1;
-    private static final double TARGET_KL = 6.0;
-    private static final String RENDER = "<s><|user|>%s<|assistant|>";
 
     /** What a run measured: the report's figures. */
     public record Outcome(double rmAccuracy, double noiseCeiling, int labels, double winRate, double goldSft,
@@ -216,7 +210,7 @@ public final class Demo {
                 String prompt = train.get(i % train.size());
                 GenerateResponse g = policy.withDeadlineAfter(60, TimeUnit.SECONDS).generate(GenerateRequest
                         .newBuilder().setModel(ModelRef.newBuilder().setName("policy"))
-                        .setPromptText(RENDER.formatted(prompt)).setUserId("demo-sampler")
+                        .setPromptText(PpoLoop.render(prompt)).setUserId("demo-sampler")
                         .setSampling(SamplingParams.newBuilder().setN(2).setTemperature(1f).setMaxNewTokens(48)
                                 .setSeed(seed * 7919 + i)).build());
                 String a = g.getSamples(0).getText();
@@ -256,26 +250,14 @@ public final class Demo {
             stack.start("rollout-service", "512m", List.of());
 
             // 4. PPO, each version swapped into policy-service
-            List<String> promptSet = new ArrayList<>();
-            for (int i = 0; i < train.size(); i++) {
-                promptSet.add("{\"promptId\":\"t" + i + "\",\"text\":" + json(RENDER.formatted(train.get(i))) + "}");
-            }
-            Files.write(stack.promptSets().resolve("demo.jsonl"), promptSet);
+            PpoLoop.writePromptSet(stack.promptSets(), "demo", train);
             String run = "demo-" + UUID.randomUUID();
             Job ppo = trainer.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_PPO).setJobName("demo-ppo")
-                    .setPpo(PpoConfig.newBuilder().setRolloutRunId(run).setRolloutBatchSize(size.ppoBatch())
-                            .setMinibatchSize(16).setPpoEpochs(2).setMaxIterations(size.ppoIterations())
-                            .setAdaptiveKl(true).setTargetKl(TARGET_KL).setKlCoef(0.2).setKlHorizon(1_000)
-                            .setMaxPolicyLag(1).setSeed(seed)
-                            .setActorOptimizer(OptimizerConfig.newBuilder().setLearningRate(2e-4))
-                            .setCriticOptimizer(OptimizerConfig.newBuilder().setLearningRate(1e-3)))
+                    .setPpo(PpoLoop.config(run, size.ppoBatch(), size.ppoIterations(), 2e-4).toBuilder().setSeed(seed))
                     .build());
             RolloutServiceGrpc.RolloutServiceBlockingStub rollouts = RolloutServiceGrpc.newBlockingStub(
                     stack.channel("rollout-service"));
-            rollouts.startRun(StartRunRequest.newBuilder().setRunId(run).setSpec(RolloutRunSpec.newBuilder()
-                    .setPromptSet("demo").setSamplesPerPrompt(4).setMode(RolloutMode.ROLLOUT_MODE_PPO)
-                    .setPolicy(ModelRef.newBuilder().setName("policy")).setMaxConcurrency(8).setEpochs(1000)
-                    .setSampling(SamplingParams.newBuilder().setTemperature(1f).setMaxNewTokens(48))).build());
+            rollouts.startRun(PpoLoop.run(run, "demo", 4, 8, 48));
             stage("ppo", size.ppoIterations() + " iterations of " + size.ppoBatch() + " rollouts, run " + run);
             List<Double> proxy = new ArrayList<>();
             List<Double> kl = new ArrayList<>();
@@ -316,7 +298,7 @@ public final class Demo {
             Outcome o = new Outcome(rmAccuracy, ceiling, compared.size(), wins / heldOut.size(),
                     sumBefore / heldOut.size(), sumAfter / heldOut.size(), meanKl, maxKl, proxy, goldPerVersion, kl,
                     out);
-            Report.write(o, heldOut, before, after, gold, log, TARGET_KL);
+            Report.write(o, heldOut, before, after, gold, log, PpoLoop.TARGET_KL);
             stage("done", String.format("win rate vs SFT %.2f, gold %.3f -> %.3f, RM accuracy %.3f (ceiling %.3f),"
                     + " mean KL %.2f", o.winRate(), o.goldSft(), o.goldFinal(), rmAccuracy, ceiling, meanKl));
             return o;
@@ -336,7 +318,7 @@ public final class Demo {
         long served = 0;
         while (System.currentTimeMillis() < deadline) {
             served = policy.withDeadlineAfter(30, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder()
-                    .setModel(ModelRef.newBuilder().setName("policy")).setPromptText(RENDER.formatted("Greet Anna."))
+                    .setModel(ModelRef.newBuilder().setName("policy")).setPromptText(PpoLoop.render("Greet Anna."))
                     .setSkipInteractionLog(true).setSampling(SamplingParams.newBuilder().setTemperature(0)
                             .setMaxNewTokens(1)).build()).getModel().getVersion();
             if (served >= version) {
@@ -364,7 +346,7 @@ public final class Demo {
         List<String> out = new ArrayList<>();
         for (String p : prompts) {
             out.add(policy.withDeadlineAfter(60, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder()
-                    .setModel(ModelRef.newBuilder().setName("policy")).setPromptText(RENDER.formatted(p))
+                    .setModel(ModelRef.newBuilder().setName("policy")).setPromptText(PpoLoop.render(p))
                     .setSkipInteractionLog(true).setSampling(SamplingParams.newBuilder().setTemperature(0)
                             .setMaxNewTokens(48)).build()).getSamples(0).getText());
         }

@@ -18,15 +18,9 @@ import dev.rlhf.proto.v1.DataSource;
 import dev.rlhf.proto.v1.Job;
 import dev.rlhf.proto.v1.JobEvent;
 import dev.rlhf.proto.v1.JobKind;
-import dev.rlhf.proto.v1.ModelRef;
 import dev.rlhf.proto.v1.OptimizerConfig;
-import dev.rlhf.proto.v1.PpoConfig;
-import dev.rlhf.proto.v1.RolloutMode;
-import dev.rlhf.proto.v1.RolloutRunSpec;
 import dev.rlhf.proto.v1.RolloutServiceGrpc;
-import dev.rlhf.proto.v1.SamplingParams;
 import dev.rlhf.proto.v1.SftConfig;
-import dev.rlhf.proto.v1.StartRunRequest;
 import dev.rlhf.proto.v1.StopRunRequest;
 import dev.rlhf.proto.v1.SubmitJobRequest;
 import dev.rlhf.proto.v1.TrainerServiceGrpc;
@@ -56,12 +50,7 @@ public final class PpoLoopBench {
         Path work = Files.createTempDirectory("rlhf-bench-ppo-");
         String bootstrap = System.getenv("KAFKA_BOOTSTRAP_SERVERS") != null ? System.getenv("KAFKA_BOOTSTRAP_SERVERS")
                 : KafkaTestBroker.shared().bootstrapServers();
-        List<String> prompts = new ArrayList<>();
-        for (String line : Files.readAllLines(root.resolve("data/sft-demo.jsonl"))) {
-            if (line.startsWith("{\"prompt\"")) {
-                prompts.add(line.substring(line.indexOf(":") + 3, line.indexOf("\", \"response\"")));
-            }
-        }
+        List<String> prompts = PpoLoop.sftDemoPrompts(root);
         Files.write(work.resolve("prompts.txt"), prompts);
         try (Stack stack = new Stack(root, work, work.resolve("models"), bootstrap)) {
             stack.start("trainer-service", "1500m", List.of("-Drlhf.normaliser.enabled=false"));
@@ -85,27 +74,14 @@ public final class PpoLoopBench {
                     "-Drlhf.reward.components[0].kind=regex-must", "-Drlhf.reward.components[0].pattern=!",
                     "-Drlhf.reward.components[0].model=", "-Drlhf.reward.components[0].normalise="));
             stack.start("rollout-service", "512m", List.of());
-            List<String> set = new ArrayList<>();
-            for (int i = 0; i < prompts.size(); i++) {
-                set.add("{\"promptId\":\"p" + i + "\",\"text\":" + Demo.json("<s><|user|>" + prompts.get(i)
-                        + "<|assistant|>") + "}");
-            }
-            Files.write(stack.promptSets().resolve("bench.jsonl"), set);
+            PpoLoop.writePromptSet(stack.promptSets(), "bench", prompts);
             String run = "bench-" + UUID.randomUUID();
             System.out.println("through the services ...");
             Job ppo = trainer.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_PPO).setJobName("bench-ppo")
-                    .setPpo(PpoConfig.newBuilder().setRolloutRunId(run).setRolloutBatchSize(BATCH).setMinibatchSize(16)
-                            .setPpoEpochs(2).setMaxIterations(ITERATIONS).setAdaptiveKl(true).setTargetKl(6)
-                            .setKlCoef(0.2).setKlHorizon(1_000).setMaxPolicyLag(1).setSeed(1)
-                            .setActorOptimizer(OptimizerConfig.newBuilder().setLearningRate(5e-4))
-                            .setCriticOptimizer(OptimizerConfig.newBuilder().setLearningRate(1e-3)))
-                    .build());
+                    .setPpo(PpoLoop.config(run, BATCH, ITERATIONS, 5e-4)).build());
             RolloutServiceGrpc.RolloutServiceBlockingStub rollouts = RolloutServiceGrpc.newBlockingStub(
                     stack.channel("rollout-service"));
-            rollouts.startRun(StartRunRequest.newBuilder().setRunId(run).setSpec(RolloutRunSpec.newBuilder()
-                    .setPromptSet("bench").setSamplesPerPrompt(K).setMode(RolloutMode.ROLLOUT_MODE_PPO)
-                    .setPolicy(ModelRef.newBuilder().setName("policy")).setMaxConcurrency(BATCH / K).setEpochs(1000)
-                    .setSampling(SamplingParams.newBuilder().setTemperature(1f).setMaxNewTokens(MAX_NEW))).build());
+            rollouts.startRun(PpoLoop.run(run, "bench", K, BATCH / K, MAX_NEW));
             List<long[]> services = new ArrayList<>();
             watch(trainer, ppo, services);
             rollouts.stopRun(StopRunRequest.newBuilder().setRunId(run).setAbortInFlight(true).build());

@@ -3,7 +3,6 @@ package dev.rlhf.demo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,16 +17,10 @@ import dev.rlhf.proto.v1.Job;
 import dev.rlhf.proto.v1.JobEvent;
 import dev.rlhf.proto.v1.JobKind;
 import dev.rlhf.proto.v1.JobState;
-import dev.rlhf.proto.v1.ModelRef;
 import dev.rlhf.proto.v1.OptimizerConfig;
-import dev.rlhf.proto.v1.PpoConfig;
 import dev.rlhf.proto.v1.Rollout;
-import dev.rlhf.proto.v1.RolloutMode;
-import dev.rlhf.proto.v1.RolloutRunSpec;
 import dev.rlhf.proto.v1.RolloutServiceGrpc;
-import dev.rlhf.proto.v1.SamplingParams;
 import dev.rlhf.proto.v1.SftConfig;
-import dev.rlhf.proto.v1.StartRunRequest;
 import dev.rlhf.proto.v1.StopRunRequest;
 import dev.rlhf.proto.v1.SubmitJobRequest;
 import dev.rlhf.proto.v1.TrainerServiceGrpc;
@@ -49,7 +42,7 @@ import dev.rlhf.testkit.TopicReader;
 class PpoLoopTest {
 
     private static final Path ROOT = Path.of(System.getProperty("rlhf.root", ".."));
-    private static final double TARGET_KL = 6.0;
+    private static final double TARGET_KL = PpoLoop.TARGET_KL;
 
     @TempDir
     Path tmp;
@@ -78,31 +71,14 @@ class PpoLoopTest {
                     "-Drlhf.reward.components[0].kind=regex-must", "-Drlhf.reward.components[0].pattern=!",
                     "-Drlhf.reward.components[0].model=", "-Drlhf.reward.components[0].normalise="));
             stack.start("rollout-service", "512m", List.of());
-            List<String> prompts = new ArrayList<>();
-            for (String line : Files.readAllLines(ROOT.resolve("data/sft-demo.jsonl"))) {
-                if (line.startsWith("{\"prompt\"")) {
-                    String text = line.substring(line.indexOf(":") + 3, line.indexOf("\", \"response\""));
-                    // policy-service applies no chat template: the caller renders the prompt as SFT saw it
-                    prompts.add("{\"promptId\":\"p" + prompts.size() + "\",\"text\":\"<s><|user|>" + text
-                            + "<|assistant|>\"}");
-                }
-            }
-            Files.write(stack.promptSets().resolve("demo.jsonl"), prompts);
+            PpoLoop.writePromptSet(stack.promptSets(), "demo", PpoLoop.sftDemoPrompts(ROOT));
 
             // 3. PPO follows the run's rollouts; the run samples from the latest served policy
             Job ppo = trainer.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_PPO).setJobName("ppo")
-                    .setPpo(PpoConfig.newBuilder().setRolloutRunId(run).setRolloutBatchSize(64).setMinibatchSize(16)
-                            .setPpoEpochs(2).setMaxIterations(8).setAdaptiveKl(true).setTargetKl(TARGET_KL)
-                            .setKlCoef(0.2).setKlHorizon(1_000).setMaxPolicyLag(1).setSeed(1)
-                            .setActorOptimizer(OptimizerConfig.newBuilder().setLearningRate(5e-4))
-                            .setCriticOptimizer(OptimizerConfig.newBuilder().setLearningRate(1e-3)))
-                    .build());
+                    .setPpo(PpoLoop.config(run, 64, 8, 5e-4)).build());
             RolloutServiceGrpc.RolloutServiceBlockingStub rollouts = RolloutServiceGrpc.newBlockingStub(
                     stack.channel("rollout-service"));
-            rollouts.startRun(StartRunRequest.newBuilder().setRunId(run).setSpec(RolloutRunSpec.newBuilder()
-                    .setPromptSet("demo").setSamplesPerPrompt(4).setMode(RolloutMode.ROLLOUT_MODE_PPO)
-                    .setPolicy(ModelRef.newBuilder().setName("policy")).setMaxConcurrency(8).setEpochs(1000)
-                    .setSampling(SamplingParams.newBuilder().setTemperature(1f).setMaxNewTokens(24))).build());
+            rollouts.startRun(PpoLoop.run(run, "demo", 4, 8, 24));
             List<JobEvent> events = new ArrayList<>();
             trainer.withDeadlineAfter(900, TimeUnit.SECONDS).watchJob(WatchJobRequest.newBuilder()
                     .setJobId(ppo.getJobId()).build()).forEachRemaining(events::add);

@@ -1,5 +1,6 @@
 package dev.rlhf.trainer;
 
+import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -87,7 +88,7 @@ public class PpoJobRunner {
         try {
             PpoJob ppo = new PpoJob(settings, new ModelStore(config.modelStore()), bootstrap,
                     config.checkpoints().resolve(job.getJobName()), job.getJobName());
-            java.time.Instant submitted = java.time.Instant.ofEpochSecond(job.getCreatedAt().getSeconds(),
+            Instant submitted = Instant.ofEpochSecond(job.getCreatedAt().getSeconds(),
                     job.getCreatedAt().getNanos());
             PpoJob.Result r = ppo.run(resume, submitted, new PpoJob.Listener() {
                 @Override

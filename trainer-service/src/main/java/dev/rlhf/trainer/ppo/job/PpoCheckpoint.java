@@ -8,6 +8,8 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -27,7 +29,7 @@ import dev.rlhf.model.Tensor;
  *       weights.safetensors   the policy's weights and the value head
  *       optimizer.safetensors the moments of both optimizers ("actor:m/…", "critic:v/…")
  *       state.json            iteration, KL controller, optimizer step counts, rollout positions,
- *                             the last exported version, the models the job started from
+ *                             the current policy version, the models the job started from
  *       trained.tsv           "iteration \t rollout id" of every rollout trained on so far
  * </pre>
  * A checkpoint is written into a temporary folder, every file fsynced, the folder renamed into
@@ -40,10 +42,15 @@ public final class PpoCheckpoint {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String LATEST = "LATEST";
 
-    /** Everything but the tensors. */
+    /**
+     * Everything but the tensors.
+     *
+     * @param currentName    with {@code currentVersion}: the policy the staleness rule judges
+     *                       rollouts against (the starting policy, then the last export)
+     */
     public record State(long iteration, Map<String, Double> kl, long actorSteps, long criticSteps,
             Map<Integer, Long> positions, String policyName, long policyVersion, String referenceName,
-            long referenceVersion, String exportedName, long exportedVersion) {
+            long referenceVersion, String currentName, long currentVersion) {
     }
 
     /** A loaded checkpoint. */
@@ -125,7 +132,7 @@ public final class PpoCheckpoint {
     }
 
     private static Map<String, Tensor> strip(Map<String, Tensor> all, String prefix) {
-        Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+        Map<String, Tensor> out = new LinkedHashMap<>();
         all.forEach((k, t) -> {
             if (k.startsWith(prefix)) {
                 String name = k.substring(prefix.length());
@@ -143,7 +150,7 @@ public final class PpoCheckpoint {
 
     private static void delete(Path p) throws IOException {
         try (Stream<Path> walk = Files.walk(p)) {
-            for (Path x : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+            for (Path x : walk.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(x);
             }
         }

@@ -2,13 +2,16 @@ package dev.rlhf.trainer.ppo.job;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 import com.google.protobuf.util.JsonFormat;
 
 import dev.rlhf.model.ModelStore;
+import dev.rlhf.model.StoredVersion;
 import dev.rlhf.proto.v1.PpoConfig;
 import dev.rlhf.trainer.ModelAnnouncer;
 
@@ -58,10 +61,9 @@ public final class PpoCommand {
         PpoJob job = new PpoJob(settings, new ModelStore(Path.of(o.get("store"))), o.get("bootstrap"),
                 Path.of(o.get("checkpoints")).resolve(o.get("job")), o.get("job"));
         try (ModelAnnouncer announcer = new ModelAnnouncer(o.get("bootstrap"), o.get("models-topic"))) {
-            PpoJob.Result r = job.run(resume, sinceNow ? java.time.Instant.now() : null, new PpoJob.Listener() {
+            PpoJob.Result r = job.run(resume, sinceNow ? Instant.now() : null, new PpoJob.Listener() {
                 @Override
-                public void started(long resumedAt, dev.rlhf.model.StoredVersion policy,
-                        dev.rlhf.model.StoredVersion reference) {
+                public void started(long resumedAt, StoredVersion policy, StoredVersion reference) {
                     System.out.println((resumedAt < 0 ? "fresh start" : "resumed at iteration " + resumedAt) + " from "
                             + policy.name() + " v" + policy.version() + ", reference " + reference.name() + " v"
                             + reference.version());
@@ -69,7 +71,7 @@ public final class PpoCommand {
                 }
 
                 @Override
-                public void training(long iteration, java.util.List<String> ids) {
+                public void training(long iteration, List<String> ids) {
                     System.out.println("training iteration " + iteration + " on " + ids.size() + " rollouts");
                     System.out.flush();
                 }

@@ -145,10 +145,8 @@ public final class PpoJob {
             kl.restore(st.kl());
             iteration = st.iteration();
             positions = st.positions();
-            if (st.exportedVersion() > 0) {
-                currentName = st.exportedName();
-                currentVersion = st.exportedVersion();
-            }
+            currentName = st.currentName();
+            currentVersion = st.currentVersion();
             trained.addAll(saved.trained());
             saved.trained().forEach(line -> trainedIds.add(line.substring(line.indexOf('\t') + 1)));
         }
@@ -168,7 +166,8 @@ public final class PpoJob {
                 String name = currentName;
                 long floor = currentVersion - s.maxPolicyLag();
                 Set<String> batchIds = new HashSet<>();
-                List<Rollout> batch = feed.next(s.batchSize(), r -> judge(r, name, floor, maxSeq, trainedIds, batchIds), cancelled);
+                List<Rollout> batch = feed.next(s.batchSize(), r -> judge(r, name, floor, maxSeq, trainedIds, batchIds),
+                        cancelled);
                 if (batch.size() < s.batchSize()) {
                     break; // cancelled while waiting: the partial batch is read again on resume
                 }
@@ -215,8 +214,7 @@ public final class PpoJob {
                     state.add(model.valueHead());
                     checkpoint.save(new PpoCheckpoint.State(iteration, kl.state(), ppo.actorOptimizer().steps(),
                             ppo.criticOptimizer().steps(), feed.positions(), policy.name(), policy.version(),
-                            reference.name(), reference.version(), lastExported == null ? currentName
-                                    : lastExported.name(), lastExported == null ? 0 : lastExported.version()),
+                            reference.name(), reference.version(), currentName, currentVersion),
                             state, ppo.actorOptimizer().moments(), ppo.criticOptimizer().moments(), trained);
                     feed.commit();
                 }

@@ -3,6 +3,7 @@ package dev.rlhf.trainer.ppo.job;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -11,6 +12,7 @@ import java.util.UUID;
 import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 
+import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -85,9 +87,9 @@ public final class RolloutFeed implements AutoCloseable {
         List<TopicPartition> partitions = infos.stream().map(i -> new TopicPartition(topic, i.partition())).toList();
         consumer.assign(partitions);
         Map<TopicPartition, Long> beginning = consumer.beginningOffsets(partitions);
-        Map<TopicPartition, Long> start = new java.util.HashMap<>(beginning);
+        Map<TopicPartition, Long> start = new HashMap<>(beginning);
         if (since != null) {
-            Map<TopicPartition, Long> at = new java.util.HashMap<>();
+            Map<TopicPartition, Long> at = new HashMap<>();
             partitions.forEach(tp -> at.put(tp, since.toEpochMilli()));
             Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
             consumer.offsetsForTimes(at).forEach((tp, found) -> start.put(tp, found == null ? end.get(tp)
@@ -168,6 +170,6 @@ public final class RolloutFeed implements AutoCloseable {
 
     @Override
     public void close() {
-        consumer.close(Duration.ofSeconds(5));
+        consumer.close(CloseOptions.timeout(Duration.ofSeconds(5)));
     }
 }
