@@ -74,13 +74,18 @@ import dev.rlhf.testkit.TopicReader;
  */
 public final class Demo {
 
-    /** The size of a run: {@link #QUICK} for CI, {@link #DEFAULT} for a newcomer. */
+    /**
+     * The size of a run: {@link #QUICK} for CI, {@link #DEFAULT} for a newcomer.
+     *
+     * @param expectedSeconds what such a run takes on the reference machine (2 cores): the basis
+     *                        of the progress lines' estimate of the time left
+     */
     public record Size(int sftEpochs, int labelPrompts, int rmEpochs, int ppoIterations, int ppoBatch, int evalPrompts,
             int expectedSeconds) {
     }
 
-    public static final Size QUICK = new Size(12, 400, 3, 6, 64, 40, 240);
-    public static final Size DEFAULT = new Size(20, 3000, 2, 40, 64, 65, 900);
+    public static final Size QUICK = new Size(12, 400, 3, 6, 64, 40, 110);
+    public static final Size DEFAULT = new Size(20, 3000, 2, 40, 64, 65, 320);
 
     private static final double LABELER_TEMPERATURE = 0.1;
 
