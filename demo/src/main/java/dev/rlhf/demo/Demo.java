@@ -13,13 +13,13 @@ import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.HexFormat;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
+import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import com.google.protobuf.util.Timestamps;
 
 import dev.rlhf.demo.task.DemoTask;
@@ -33,7 +33,6 @@ import dev.rlhf.proto.v1.GenerateResponse;
 import dev.rlhf.proto.v1.Job;
 import dev.rlhf.proto.v1.JobEvent;
 import dev.rlhf.proto.v1.JobKind;
-import dev.rlhf.proto.v1.JobState;
 import dev.rlhf.proto.v1.ModelRef;
 import dev.rlhf.proto.v1.OptimizerConfig;
 import dev.rlhf.proto.v1.PolicyServiceGrpc;
@@ -46,7 +45,6 @@ import dev.rlhf.proto.v1.SftConfig;
 import dev.rlhf.proto.v1.StopRunRequest;
 import dev.rlhf.proto.v1.SubmitJobRequest;
 import dev.rlhf.proto.v1.TrainerServiceGrpc;
-import dev.rlhf.proto.v1.WatchJobRequest;
 import dev.rlhf.testkit.KafkaTestBroker;
 import dev.rlhf.testkit.TopicReader;
 
@@ -266,21 +264,17 @@ public final class Demo {
             stage("ppo", size.ppoIterations() + " iterations of " + size.ppoBatch() + " rollouts, run " + run);
             List<Double> proxy = new ArrayList<>();
             List<Double> kl = new ArrayList<>();
-            Iterator<JobEvent> it = trainer.withDeadlineAfter(1800, TimeUnit.SECONDS).watchJob(WatchJobRequest
-                    .newBuilder().setJobId(ppo.getJobId()).build());
-            JobEvent last = null;
-            while (it.hasNext()) {
-                last = it.next();
-                if (last.getStage().equals("iteration")) {
-                    proxy.add(last.getMetricsMap().get("ppo/mean_reward"));
-                    kl.add(last.getMetricsMap().get("ppo/kl"));
-                    stage("ppo", last.getMessage());
-                }
-            }
-            rollouts.stopRun(StopRunRequest.newBuilder().setRunId(run).setAbortInFlight(true).build());
-            if (last == null || last.getState() != JobState.JOB_STATE_SUCCEEDED) {
-                throw new IllegalStateException("PPO did not finish: " + (last == null ? "no events"
-                        : last.getJob().getError()));
+            JobEvent last;
+            try {
+                last = TrainerJobs.succeeded(trainer, ppo, "PPO", e -> {
+                    if (e.getStage().equals("iteration")) {
+                        proxy.add(e.getMetricsMap().get("ppo/mean_reward"));
+                        kl.add(e.getMetricsMap().get("ppo/kl"));
+                        stage("ppo", e.getMessage());
+                    }
+                });
+            } finally {
+                rollouts.stopRun(StopRunRequest.newBuilder().setRunId(run).setAbortInFlight(true).build());
             }
             List<Double> goldPerVersion = goldByVersion(bootstrap, run, gold);
 
@@ -420,44 +414,19 @@ public final class Demo {
         return out;
     }
 
+    /** Follows a training job to its end, printing its step every 10 s. */
     private JobEvent await(TrainerServiceGrpc.TrainerServiceBlockingStub trainer, Job job, String what) {
-        Iterator<JobEvent> it = trainer.withDeadlineAfter(1800, TimeUnit.SECONDS).watchJob(WatchJobRequest
-                .newBuilder().setJobId(job.getJobId()).build());
-        JobEvent last = null;
-        long lastPrint = 0;
-        while (it.hasNext()) {
-            last = it.next();
-            if (last.getStage().equals("train") && System.nanoTime() - lastPrint > 10_000_000_000L) {
-                stage(what, "step " + last.getJob().getProgress().getStep() + "/"
-                        + last.getJob().getProgress().getTotalSteps());
-                lastPrint = System.nanoTime();
+        long[] lastPrint = {0};
+        return TrainerJobs.succeeded(trainer, job, what, e -> {
+            if (e.getStage().equals("train") && System.nanoTime() - lastPrint[0] > 10_000_000_000L) {
+                stage(what, "step " + e.getJob().getProgress().getStep() + "/" + e.getJob().getProgress().getTotalSteps());
+                lastPrint[0] = System.nanoTime();
             }
-        }
-        if (last == null || last.getState() != JobState.JOB_STATE_SUCCEEDED) {
-            throw new IllegalStateException(what + " job failed: " + (last == null ? "no events"
-                    : last.getJob().getError()));
-        }
-        return last;
+        });
     }
 
+    /** {@code s} as a JSON string literal, quotes included. */
     static String json(String s) {
-        StringBuilder b = new StringBuilder("\"");
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '"' -> b.append("\\\"");
-                case '\\' -> b.append("\\\\");
-                case '\n' -> b.append("\\n");
-                case '\r' -> b.append("\\r");
-                case '\t' -> b.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        b.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        b.append(c);
-                    }
-                }
-            }
-        }
-        return b.append('"').toString();
+        return '"' + new String(JsonStringEncoder.getInstance().quoteAsString(s)) + '"';
     }
 }

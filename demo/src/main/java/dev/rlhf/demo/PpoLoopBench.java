@@ -6,17 +6,16 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import com.google.protobuf.util.JsonFormat;
+
 import dev.rlhf.proto.v1.DataSource;
 import dev.rlhf.proto.v1.Job;
-import dev.rlhf.proto.v1.JobEvent;
 import dev.rlhf.proto.v1.JobKind;
 import dev.rlhf.proto.v1.OptimizerConfig;
 import dev.rlhf.proto.v1.RolloutServiceGrpc;
@@ -24,7 +23,6 @@ import dev.rlhf.proto.v1.SftConfig;
 import dev.rlhf.proto.v1.StopRunRequest;
 import dev.rlhf.proto.v1.SubmitJobRequest;
 import dev.rlhf.proto.v1.TrainerServiceGrpc;
-import dev.rlhf.proto.v1.WatchJobRequest;
 import dev.rlhf.testkit.KafkaTestBroker;
 
 /**
@@ -42,6 +40,7 @@ public final class PpoLoopBench {
     private static final int BATCH = 64;
     private static final int K = 4;
     private static final int MAX_NEW = 24;
+    private static final double LEARNING_RATE = 5e-4;
     private static final Pattern LINE = Pattern.compile("iteration (\\d+): generation (\\d+) ms, scoring (\\d+) ms,"
             + " training (\\d+) ms, export (\\d+) ms.*");
 
@@ -66,6 +65,8 @@ public final class PpoLoopBench {
 
             // 1. in one process, from the SFT policy
             System.out.println("in one process (trainer-service bench.PpoBench) ...");
+            Files.writeString(work.resolve("ppo.json"), JsonFormat.printer().print(PpoLoop.config("in-process", BATCH,
+                    ITERATIONS, LEARNING_RATE)));
             List<long[]> local = inProcess(root, work);
 
             // 2. through the services
@@ -78,7 +79,7 @@ public final class PpoLoopBench {
             String run = "bench-" + UUID.randomUUID();
             System.out.println("through the services ...");
             Job ppo = trainer.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_PPO).setJobName("bench-ppo")
-                    .setPpo(PpoLoop.config(run, BATCH, ITERATIONS, 5e-4)).build());
+                    .setPpo(PpoLoop.config(run, BATCH, ITERATIONS, LEARNING_RATE)).build());
             RolloutServiceGrpc.RolloutServiceBlockingStub rollouts = RolloutServiceGrpc.newBlockingStub(
                     stack.channel("rollout-service"));
             rollouts.startRun(PpoLoop.run(run, "bench", K, BATCH / K, MAX_NEW));
@@ -94,9 +95,9 @@ public final class PpoLoopBench {
         String cp = root.resolve("trainer-service/target/classes") + ":" + root.resolve("model/target/classes") + ":"
                 + Files.readString(root.resolve("trainer-service/target/classpath.txt")).trim();
         Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx2g",
-                "-cp", cp, "dev.rlhf.trainer.bench.PpoBench", "--store", work.resolve("models").toString(),
-                "--prompts", work.resolve("prompts.txt").toString(), "--iterations", String.valueOf(ITERATIONS),
-                "--batch", String.valueOf(BATCH), "--k", String.valueOf(K), "--max-new-tokens", String.valueOf(MAX_NEW))
+                "-cp", cp, "dev.rlhf.trainer.bench.PpoBench", "--config", work.resolve("ppo.json").toString(),
+                "--store", work.resolve("models").toString(), "--prompts", work.resolve("prompts.txt").toString(),
+                "--k", String.valueOf(K), "--max-new-tokens", String.valueOf(MAX_NEW))
                 .redirectErrorStream(true).start();
         List<long[]> out = new ArrayList<>();
         try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
@@ -121,29 +122,20 @@ public final class PpoLoopBench {
      * iteration (period = time since the previous iteration's event, as the client saw it).
      */
     private static void watch(TrainerServiceGrpc.TrainerServiceBlockingStub trainer, Job job, List<long[]> iterations) {
-        Iterator<JobEvent> it = trainer.withDeadlineAfter(1800, TimeUnit.SECONDS).watchJob(WatchJobRequest
-                .newBuilder().setJobId(job.getJobId()).build());
-        long previous = System.nanoTime();
-        JobEvent last = null;
-        while (it.hasNext()) {
-            last = it.next();
-            if (iterations != null && last.getStage().equals("iteration")) {
+        long[] previous = {System.nanoTime()};
+        TrainerJobs.succeeded(trainer, job, job.getJobName(), e -> {
+            if (iterations != null && e.getStage().equals("iteration")) {
                 long now = System.nanoTime();
-                var m = last.getMetricsMap();
-                iterations.add(new long[] {(now - previous) / 1_000_000, m.get("time/train_ms").longValue(),
-                        m.get("time/wait_ms").longValue(), m.get("time/export_ms").longValue()
-                                + m.get("time/checkpoint_ms").longValue()});
-                System.out.println("  " + last.getMessage() + String.format(Locale.ROOT, "; period %d ms, wait %d ms,"
-                        + " train %d ms, export+checkpoint %d ms", (now - previous) / 1_000_000,
-                        m.get("time/wait_ms").longValue(), m.get("time/train_ms").longValue(),
-                        iterations.get(iterations.size() - 1)[3]));
-                previous = now;
+                var m = e.getMetricsMap();
+                long[] row = {(now - previous[0]) / 1_000_000, m.get("time/train_ms").longValue(),
+                    m.get("time/wait_ms").longValue(), m.get("time/export_ms").longValue()
+                            + m.get("time/checkpoint_ms").longValue()};
+                iterations.add(row);
+                System.out.println("  " + e.getMessage() + String.format(Locale.ROOT, "; period %d ms, wait %d ms,"
+                        + " train %d ms, export+checkpoint %d ms", row[0], row[2], row[1], row[3]));
+                previous[0] = now;
             }
-        }
-        if (last == null || !last.getJob().getError().isEmpty()) {
-            throw new IllegalStateException("job " + job.getJobName() + " failed: "
-                    + (last == null ? "no events" : last.getJob().getError()));
-        }
+        });
     }
 
     private static long median(List<long[]> rows, int column) {

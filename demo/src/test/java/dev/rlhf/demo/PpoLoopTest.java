@@ -7,7 +7,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,7 +23,6 @@ import dev.rlhf.proto.v1.SftConfig;
 import dev.rlhf.proto.v1.StopRunRequest;
 import dev.rlhf.proto.v1.SubmitJobRequest;
 import dev.rlhf.proto.v1.TrainerServiceGrpc;
-import dev.rlhf.proto.v1.WatchJobRequest;
 import dev.rlhf.testkit.KafkaTestBroker;
 import dev.rlhf.testkit.TopicReader;
 
@@ -62,7 +60,7 @@ class PpoLoopTest {
                             .setValidationFraction(0).setSeed(7).setOptimizer(OptimizerConfig.newBuilder()
                                     .setLearningRate(3e-3).setWarmupSteps(10)))
                     .build());
-            JobEvent sftDone = last(trainer, sft, 600);
+            JobEvent sftDone = TrainerJobs.follow(trainer, sft, 600, e -> { });
             assertEquals(JobState.JOB_STATE_SUCCEEDED, sftDone.getState(), sftDone.getJob().getError());
 
             // 2. serving, scoring, rollouts
@@ -80,8 +78,7 @@ class PpoLoopTest {
                     stack.channel("rollout-service"));
             rollouts.startRun(PpoLoop.run(run, "demo", 4, 8, 24));
             List<JobEvent> events = new ArrayList<>();
-            trainer.withDeadlineAfter(900, TimeUnit.SECONDS).watchJob(WatchJobRequest.newBuilder()
-                    .setJobId(ppo.getJobId()).build()).forEachRemaining(events::add);
+            TrainerJobs.follow(trainer, ppo, 900, events::add);
             rollouts.stopRun(StopRunRequest.newBuilder().setRunId(run).setAbortInFlight(true).build());
 
             JobEvent end = events.get(events.size() - 1);
@@ -111,12 +108,5 @@ class PpoLoopTest {
             }
             assertTrue(newest >= sftVersion + 6, "rollouts from policy v" + newest + " at the latest");
         }
-    }
-
-    private static JobEvent last(TrainerServiceGrpc.TrainerServiceBlockingStub trainer, Job job, int seconds) {
-        List<JobEvent> events = new ArrayList<>();
-        trainer.withDeadlineAfter(seconds, TimeUnit.SECONDS).watchJob(WatchJobRequest.newBuilder()
-                .setJobId(job.getJobId()).build()).forEachRemaining(events::add);
-        return events.get(events.size() - 1);
     }
 }

@@ -9,6 +9,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
 
+import com.google.protobuf.util.JsonFormat;
+
 import ai.djl.ndarray.NDManager;
 import dev.rlhf.model.ModelConfig;
 import dev.rlhf.model.ModelStore;
@@ -20,21 +22,24 @@ import dev.rlhf.model.onnx.OnnxExport;
 import dev.rlhf.model.ort.OrtDecoder;
 import dev.rlhf.model.text.ChatTemplate;
 import dev.rlhf.model.text.Tokenizer;
+import dev.rlhf.proto.v1.PpoConfig;
 import dev.rlhf.trainer.engine.LlamaModel;
 import dev.rlhf.trainer.ppo.ActorCritic;
 import dev.rlhf.trainer.ppo.KlController;
 import dev.rlhf.trainer.ppo.PpoIteration;
+import dev.rlhf.trainer.ppo.job.PpoSettings;
 
 /**
  * The in-process baseline of {@code bin/rlhf bench ppo}: the PPO iteration of the services'
  * run without Kafka, gRPC or services, in one JVM: export the current weights to ONNX, sample
  * {@code batch} responses with ONNX Runtime (the serving engine), score them with the same
  * rule as reward-service's benchmark configuration (1 when the response contains "!", plus
- * two constant rules at 0.1), and train with {@link PpoIteration} at the same settings.
+ * two constant rules at 0.1), and train with {@link PpoIteration} at the settings of the
+ * services' job: the same PpoConfig ({@code --config}, proto3 JSON) through {@link PpoSettings}.
  * Prints one line per iteration: {@code iteration i: generation G ms, scoring S ms, training T
  * ms, export E ms}.
  * <pre>
- *   PpoBench --store DIR --prompts FILE (one prompt per line) --iterations N --batch B --k K --max-new-tokens M
+ *   PpoBench --config ppo.json --store DIR --prompts FILE (one prompt per line) --k K --max-new-tokens M
  * </pre>
  */
 public final class PpoBench {
@@ -42,33 +47,33 @@ public final class PpoBench {
     private static final Pattern EXCITED = Pattern.compile("!");
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> o = new LinkedHashMap<>(Map.of("iterations", "6", "batch", "64", "k", "4",
-                "max-new-tokens", "24", "seed", "1"));
+        Map<String, String> o = new LinkedHashMap<>(Map.of("k", "4", "max-new-tokens", "24"));
         for (int i = 0; i + 1 < args.length; i += 2) {
             o.put(args[i].replaceFirst("^--", ""), args[i + 1]);
         }
         ModelStore store = new ModelStore(Path.of(o.get("store")));
         List<String> prompts = Files.readAllLines(Path.of(o.get("prompts")));
-        int iterations = Integer.parseInt(o.get("iterations"));
-        int batch = Integer.parseInt(o.get("batch"));
+        PpoConfig.Builder ppoConfig = PpoConfig.newBuilder();
+        JsonFormat.parser().merge(Files.readString(Path.of(o.get("config"))), ppoConfig);
+        PpoSettings settings = PpoSettings.of(ppoConfig.build(), "(none: in process)");
+        long iterations = settings.maxIterations();
+        int batch = settings.batchSize();
         int k = Integer.parseInt(o.get("k"));
         int maxNew = Integer.parseInt(o.get("max-new-tokens"));
         StoredVersion policy = store.load("policy", store.latest("policy").getAsLong());
         StoredVersion reference = store.load("reference", store.latest("reference").getAsLong());
         ModelConfig c = ModelConfig.read(policy.file("config.json"));
-        // the settings of the services' run (PpoLoopBench)
-        PpoIteration.Config cfg = new PpoIteration.Config(2, 16, 0.2, 0.2, 0.1, 0, 1.0, 0.95, 0, 5e-4, 1e-3, 1.0, true,
-                Long.parseLong(o.get("seed")));
-        KlController kl = KlController.of(true, 0.2, 6.0, 1000);
+        KlController kl = KlController.of(settings.adaptiveKl(), settings.klCoef(), settings.targetKl(),
+                settings.klHorizon());
         Path onnx = Files.createTempDirectory("ppo-bench-").resolve("model.onnx");
         try (Tokenizer tok = Tokenizer.load(policy.file("tokenizer.json"));
                 NDManager m = NDManager.newBaseManager();
                 ActorCritic model = new ActorCritic(c, SafeTensors.read(policy.file("model.safetensors")), null, m);
                 LlamaModel ref = LlamaModel.of(c, SafeTensors.read(reference.file("model.safetensors")), m)) {
             ChatTemplate template = new ChatTemplate(tok);
-            PpoIteration ppo = new PpoIteration(model, ref, m, kl, cfg);
+            PpoIteration ppo = new PpoIteration(model, ref, m, kl, settings.iteration());
             int next = 0;
-            for (int it = 0; it < iterations; it++) {
+            for (long it = 0; it < iterations; it++) {
                 // 1. the current weights, as the trainer exports them and policy-service loads them
                 long t0 = System.nanoTime();
                 Map<String, Tensor> weights = new LinkedHashMap<>();
