@@ -47,14 +47,6 @@ public final class Stack implements AutoCloseable {
         Files.createDirectories(work.resolve("prompt-sets"));
     }
 
-    public String bootstrap() {
-        return bootstrap;
-    }
-
-    public Path store() {
-        return store;
-    }
-
     public Path work() {
         return work;
     }

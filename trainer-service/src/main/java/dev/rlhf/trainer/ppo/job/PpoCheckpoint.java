@@ -65,10 +65,6 @@ public final class PpoCheckpoint {
         this.dir = dir;
     }
 
-    public Path dir() {
-        return dir;
-    }
-
     /** Writes a checkpoint and makes it the current one; returns its folder. */
     public Path save(State state, List<Tensor> weights, List<Tensor> actorMoments, List<Tensor> criticMoments,
             List<String> trained) throws IOException {
