@@ -44,8 +44,10 @@ import dev.rlhf.trainer.ppo.PpoIteration;
  * of L versions makes the data at most L exports off-policy.
  *
  * <p><b>Resume.</b> Iterations after the last checkpoint are lost in a crash and done again
- * from its positions, with the same minibatch order: every rollout is in the weights exactly
- * once ({@code trained.tsv}). A version exported after the last checkpoint is exported again
+ * from its positions: every rollout is in the weights exactly once ({@code trained.tsv}). The
+ * minibatch order is seeded by the iteration, so on a one-partition topic the repeated
+ * iteration trains on the same batch in the same order; with several partitions a batch may
+ * interleave them differently (Kafka orders records within a partition only). A version exported after the last checkpoint is exported again
  * (as a new version number) by the repeated iteration.
  */
 public final class PpoJob {

@@ -49,7 +49,9 @@ class PpoResumeTest {
     void aJobKilledMidIterationResumesWithoutTrainingAnyRolloutTwiceOrSkippingOne() throws Exception {
         String bootstrap = KafkaTestBroker.shared().bootstrapServers();
         String topic = "rlhf.rollouts.resume-" + UUID.randomUUID();
-        PpoFixtures.createTopic(bootstrap, topic, 2);
+        // one partition: the batches are then the same in every run, so the weights can be compared
+        // (with several, a batch's interleaving of partitions depends on fetch timing)
+        PpoFixtures.createTopic(bootstrap, topic, 1);
         Path store = tmp.resolve("store");
         int vocab = PpoFixtures.store(store).vocabSize();
 
@@ -132,22 +134,27 @@ class PpoResumeTest {
         Map<String, Tensor> uninterrupted = SafeTensors.read(checkpoints.resolve("straight").resolve("ckpt-" + ITERATIONS)
                 .resolve("weights.safetensors"));
         assertEquals(uninterrupted.keySet(), resumed.keySet());
-        float[] init = SafeTensors.read(models.load("policy", 1).file("model.safetensors"))
-                .get("model.embed_tokens.weight").data();
+        // L2 distances over all weights: libtorch's multi-threaded CPU reductions are not bitwise
+        // reproducible, and Adam turns near-zero gradient noise into steps of up to lr, so the two
+        // runs agree closely but not exactly; training a batch twice or skipping one would move the
+        // weights by about as much as training itself does
+        Map<String, Tensor> init = SafeTensors.read(models.load("policy", 1).file("model.safetensors"));
         double moved = 0;
         double differs = 0;
         for (String name : resumed.keySet()) {
             float[] a = resumed.get(name).data();
             float[] b = uninterrupted.get(name).data();
+            float[] start = init.containsKey(name) ? init.get(name).data() : new float[a.length]; // value head: zeros
             for (int i = 0; i < a.length; i++) {
-                differs = Math.max(differs, Math.abs(a[i] - b[i]));
-                if (name.equals("model.embed_tokens.weight")) {
-                    moved = Math.max(moved, Math.abs(a[i] - init[i]));
-                }
+                differs += (double) (a[i] - b[i]) * (a[i] - b[i]);
+                moved += (double) (a[i] - start[i]) * (a[i] - start[i]);
             }
         }
-        assertTrue(moved > 1e-3, "training moved the weights: " + moved);
-        assertTrue(differs < 1e-4, "resumed and uninterrupted weights differ by " + differs);
+        moved = Math.sqrt(moved);
+        differs = Math.sqrt(differs);
+        assertTrue(moved > 1e-2, "training moved the weights: " + moved);
+        assertTrue(differs < 0.05 * moved, "resumed and uninterrupted weights differ by " + differs + ", training"
+                + " moved them by " + moved);
     }
 
     private static Process start(String bootstrap, String topic, Path config, Path store, Path checkpoints,
