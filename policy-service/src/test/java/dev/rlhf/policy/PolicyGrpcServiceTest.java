@@ -156,7 +156,7 @@ class PolicyGrpcServiceTest {
     @Test
     void listModelsShowsPolicyAndReference() {
         var models = stub.listModels(ListModelsRequest.getDefaultInstance()).getModelsList();
-        assertEquals(List.of("policy", "reference"), models.stream().map(m -> m.getModel().getName()).sorted().toList());
+        assertEquals(List.of("policy", "reference", "slow"), models.stream().map(m -> m.getModel().getName()).sorted().toList());
         assertTrue(models.stream().allMatch(m -> m.getArchitecture().getParameterCount() > 0 && m.hasLoadedSince()));
     }
 
@@ -207,46 +207,63 @@ class PolicyGrpcServiceTest {
     @jakarta.inject.Inject
     io.micrometer.core.instrument.MeterRegistry meters;
 
-    private double outputTokens() {
-        return meters.find("rlhf.policy.output.tokens").tag("model", "policy").counters().stream()
+    private double outputTokens(String model) {
+        return meters.find("rlhf.policy.output.tokens").tag("model", model).counters().stream()
                 .mapToDouble(io.micrometer.core.instrument.Counter::count).sum();
+    }
+
+    /** A request for the {@code slow} model: milliseconds per step, so a cancel arrives midway. */
+    private static GenerateRequest slow(SamplingParams.Builder sampling) {
+        return request(sampling).setModel(ModelRef.newBuilder().setName("slow")).build();
+    }
+
+    private int slowRows() {
+        return registry.get("slow", 0).orElseThrow().batcher().batchSize();
+    }
+
+    /** Waits until the slow model's batch is empty, then a little longer for a late step's tokens. */
+    private void awaitSlowBatchEmpty() throws InterruptedException {
+        long deadline = System.currentTimeMillis() + 5_000;
+        while (slowRows() > 0 && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(0, slowRows(), "the rows left the batch");
+        Thread.sleep(100);
     }
 
     @Test
     void cancellingAStreamFreesItsRowAtOnce() throws Exception {
-        ContinuousBatcherRows rows = () -> registry.get("policy", 0).orElseThrow().batcher().batchSize();
-        double before = outputTokens();
+        GenerateRequest request = slow(SamplingParams.newBuilder().setMaxNewTokens(64).setTemperature(1f).setSeed(1));
+        // what the same seeded request decodes when nothing stops it (and a warm-up)
+        int uncut = stub.generate(request).getSamples(0).getTokenIdsCount();
+        assertTrue(uncut >= 48, "the uncut generation is long enough to cut: " + uncut);
+        double before = outputTokens("slow");
         CompletableFuture<Status> ended = new CompletableFuture<>();
         java.util.concurrent.atomic.AtomicInteger received = new java.util.concurrent.atomic.AtomicInteger();
         io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
-        call.run(() -> PolicyServiceGrpc.newStub(channel).generateStream(request(SamplingParams.newBuilder()
-                .setMaxNewTokens(64).setTemperature(1f).setSeed(1)).build(), new StreamObserver<>() {
-                    @Override
-                    public void onNext(GenerateStreamChunk value) {
-                        if (received.incrementAndGet() == 2) {
-                            call.cancel(null);
-                        }
-                    }
+        call.run(() -> PolicyServiceGrpc.newStub(channel).generateStream(request, new StreamObserver<>() {
+            @Override
+            public void onNext(GenerateStreamChunk value) {
+                if (received.incrementAndGet() == 2) {
+                    call.cancel(null);
+                }
+            }
 
-                    @Override
-                    public void onError(Throwable t) {
-                        ended.complete(Status.fromThrowable(t));
-                    }
+            @Override
+            public void onError(Throwable t) {
+                ended.complete(Status.fromThrowable(t));
+            }
 
-                    @Override
-                    public void onCompleted() {
-                        ended.complete(Status.OK);
-                    }
-                }));
+            @Override
+            public void onCompleted() {
+                ended.complete(Status.OK);
+            }
+        }));
         assertEquals(Status.Code.CANCELLED, ended.get(30, TimeUnit.SECONDS).getCode());
-        long deadline = System.currentTimeMillis() + 2_000;
-        while (rows.get() > 0 && System.currentTimeMillis() < deadline) {
-            Thread.sleep(10);
-        }
-        assertEquals(0, rows.get(), "the cancelled row left the batch");
-        Thread.sleep(200);
-        double decoded = outputTokens() - before;
-        assertTrue(decoded < 40, "decoding stopped soon after the cancel, not after 64 tokens: " + decoded);
+        awaitSlowBatchEmpty();
+        double decoded = outputTokens("slow") - before;
+        assertTrue(decoded < uncut / 2.0, "decoding stopped soon after the cancel, not after " + uncut + " tokens: "
+                + decoded);
         // the connection survives the cancellation: the next call is served
         assertEquals(3, stub.withDeadlineAfter(10, TimeUnit.SECONDS)
                 .generate(request(SamplingParams.newBuilder().setMaxNewTokens(3)).build())
@@ -255,25 +272,27 @@ class PolicyGrpcServiceTest {
 
     @Test
     void anExpiredDeadlineFreesTheRowsOfAUnaryCall() throws Exception {
-        for (int i = 0; i < 5; i++) { // warm: the deadline must expire while decoding, not while the JIT starts
-            stub.generate(request(SamplingParams.newBuilder().setMaxNewTokens(64).setN(4).setTemperature(1f).setSeed(1)).build());
+        GenerateRequest request = slow(SamplingParams.newBuilder().setMaxNewTokens(64).setN(4).setTemperature(1f)
+                .setSeed(1));
+        // warm, and measure: what the seeded call decodes when nothing stops it, and its fastest time
+        long fastestMs = Long.MAX_VALUE;
+        int uncut = 0;
+        for (int i = 0; i < 3; i++) {
+            long t0 = System.nanoTime();
+            uncut = stub.generate(request).getUsage().getCompletionTokens();
+            fastestMs = Math.min(fastestMs, (System.nanoTime() - t0) / 1_000_000);
         }
-        double before = outputTokens();
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> stub.withDeadlineAfter(25,
-                TimeUnit.MILLISECONDS).generate(request(SamplingParams.newBuilder().setMaxNewTokens(64).setN(4)
-                        .setTemperature(1f).setSeed(1)).build()));
+        assertTrue(uncut >= 4 * 48, "the uncut generation is long enough to cut: " + uncut);
+        // the deadline passes a quarter of the way through: the server checks it before every step
+        long deadlineMs = Math.max(5, fastestMs / 4);
+        double before = outputTokens("slow");
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> stub.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS).generate(request));
         assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
-        long deadline = System.currentTimeMillis() + 2_000;
-        while (registry.get("policy", 0).orElseThrow().batcher().batchSize() > 0 && System.currentTimeMillis() < deadline) {
-            Thread.sleep(10);
-        }
-        Thread.sleep(200);
-        double decoded = outputTokens() - before;
-        assertTrue(decoded < 4 * 64, "decoding stopped at the deadline, not after 4 × 64 tokens: " + decoded);
-    }
-
-    private interface ContinuousBatcherRows {
-        int get();
+        awaitSlowBatchEmpty();
+        double decoded = outputTokens("slow") - before;
+        assertTrue(decoded < uncut * 0.75, "decoding stopped at the " + deadlineMs + " ms deadline (uncut: " + uncut
+                + " tokens in " + fastestMs + " ms), decoded " + decoded);
     }
 
     @Test

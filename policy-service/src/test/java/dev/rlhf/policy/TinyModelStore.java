@@ -20,7 +20,10 @@ import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
 
 /**
  * A model store with a small random Llama (made by the model core) as {@code policy} v1 and
- * {@code reference} v1, so the service under test serves real ONNX Runtime sessions.
+ * {@code reference} v1, so the service under test serves real ONNX Runtime sessions; and a
+ * larger one as {@code slow} v1 (hidden 384, 6 layers: milliseconds per step), for the tests
+ * that must stop a generation midway (cancel, deadline), which the small one finishes faster
+ * than a cancel travels.
  */
 public class TinyModelStore implements QuarkusTestResourceLifecycleManager {
 
@@ -28,11 +31,15 @@ public class TinyModelStore implements QuarkusTestResourceLifecycleManager {
 
     /** Writes one version folder for {@code seed} and stores it under {@code names}. */
     static void write(Path storeRoot, long seed, String... names) throws Exception {
+        write(storeRoot, new ModelConfig(300, 64, 128, 2, 4, 2, 1e-5, 10000, 128, false, 1, List.of(2), 0, "llama"),
+                seed, names);
+    }
+
+    static void write(Path storeRoot, ModelConfig c, long seed, String... names) throws Exception {
         Path dir = Files.createTempDirectory("tiny-model");
         List<String> corpus = new ArrayList<>(List.of("Hello there, how are you today?", "The cat sat on the mat.",
                 "One plus two is three.", "Reinforcement learning from human feedback."));
         DefaultTokenizer.write(dir.resolve("tokenizer.json"), corpus, 300);
-        ModelConfig c = new ModelConfig(300, 64, 128, 2, 4, 2, 1e-5, 10000, 128, false, 1, List.of(2), 0, "llama");
         c.write(dir.resolve("config.json"));
         Map<String, Tensor> w = new LinkedHashMap<>();
         for (Tensor t : LlamaWeights.random(c, seed)) {
@@ -55,6 +62,8 @@ public class TinyModelStore implements QuarkusTestResourceLifecycleManager {
         try {
             root = Files.createTempDirectory("policy-store");
             write(root, 1, "policy", "reference");
+            write(root, new ModelConfig(300, 384, 1024, 6, 6, 2, 1e-5, 10000, 128, false, 1, List.of(2), 0, "llama"), 3,
+                    "slow");
             return Map.of("rlhf.policy.model-store", root.toString());
         } catch (Exception e) {
             throw new IllegalStateException(e);
