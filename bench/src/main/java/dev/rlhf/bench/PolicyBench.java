@@ -40,8 +40,10 @@ import io.grpc.netty.NettyChannelBuilder;
  * {@code bin/rlhf bench policy}: the packaged policy-service on a ~32M-parameter model, driven
  * over real gRPC by 1, 8 and 32 concurrent streaming clients. Prints output tokens/s and
  * time to first token (p50/p99) per concurrency; the ratio of 32 clients to 1 (the same
- * requests one after another); the ratio to a compute roofline (2·N FLOP per token ÷ the
- * fp32 MatMul peak of ONNX Runtime measured in this run); and a hot swap under load: time
+ * requests one after another); the ratio to a compute roofline: the FLOP rate of the tokens
+ * processed (2·N per token: the prompts the service prefilled and the tokens it generated)
+ * ÷ the fp32 MatMul peak of ONNX Runtime measured in this run (printed also with output
+ * tokens alone, which leaves the prefill work out); and a hot swap under load: time
  * from announce to the first response of the new version, and failed requests.
  */
 public final class PolicyBench {
@@ -88,14 +90,15 @@ public final class PolicyBench {
             }
 
             System.out.println();
-            System.out.println("| clients | output tokens/s | TTFT p50 | TTFT p99 | vs 1 client | vs compute roofline | failed |");
-            System.out.println("|---|---|---|---|---|---|---|");
+            System.out.println("| clients | output tokens/s | TTFT p50 | TTFT p99 | vs 1 client | vs compute roofline"
+                    + " | (output tokens only) | failed |");
+            System.out.println("|---|---|---|---|---|---|---|---|");
             double one = phases.get(1).tokensPerSecond();
             for (var e : phases.entrySet()) {
                 Phase p = e.getValue();
-                System.out.printf("| %d | %,.0f | %.1f ms | %.1f ms | %.2f× | %.2f | %d |%n", e.getKey(), p.tokensPerSecond(),
-                        p.ttft(50), p.ttft(99), p.tokensPerSecond() / one, p.tokensPerSecond() * 2.0 * n / (peak * 1e9),
-                        p.failed);
+                System.out.printf("| %d | %,.0f | %.1f ms | %.1f ms | %.2f× | %.2f | %.2f | %d |%n", e.getKey(),
+                        p.tokensPerSecond(), p.ttft(50), p.ttft(99), p.tokensPerSecond() / one, p.roofline(n, peak, true),
+                        p.roofline(n, peak, false), p.failed);
             }
             System.out.printf("%nswap under load (32 clients): announce → first response from v2 in %s; %d requests"
                     + " failed of %d; target ≤ 2 s and 0%n", swap.firstNewResponseNanos.get() == 0 ? "never"
@@ -112,12 +115,20 @@ public final class PolicyBench {
     private static final class Phase {
         final ConcurrentLinkedQueue<Long> ttft = new ConcurrentLinkedQueue<>();
         final AtomicLong tokens = new AtomicLong();
+        /** Prompt tokens of the requests that produced output: prefilled, so part of the work. */
+        final AtomicLong promptTokens = new AtomicLong();
         long failed;
         long requests;
         double seconds;
 
         double tokensPerSecond() {
             return tokens.get() / seconds;
+        }
+
+        /** Fraction of the compute roofline: 2·N FLOP per token processed (prompt and output) ÷ peak. */
+        double roofline(long parameters, double peakGflops, boolean withPrompts) {
+            long processed = tokens.get() + (withPrompts ? promptTokens.get() : 0);
+            return processed / seconds * 2.0 * parameters / (peakGflops * 1e9);
         }
 
         double ttft(int percentile) {
@@ -160,6 +171,7 @@ public final class PolicyBench {
                             GenerateStreamChunk chunk = it.next();
                             if (first && chunk.getTokenIdsCount() > 0) {
                                 phase.ttft.add(System.nanoTime() - start);
+                                phase.promptTokens.addAndGet(PROMPT);
                                 first = false;
                             }
                             phase.tokens.addAndGet(chunk.getTokenIdsCount());

@@ -35,7 +35,9 @@ import dev.rlhf.model.onnx.Onnx.TensorProto.DataType;
  * <p>Per layer (Touvron et al. 2023, "LLaMA"): x += o(attn(rope(q(n1(x))), rope(k(n1(x))),
  * v(n1(x)))); x += down(silu(gate(n2(x))) * up(n2(x))), with RMSNorm n1, n2 and grouped-query
  * attention (each group of H/KV query heads shares one key/value head). Projection weights
- * are stored transposed ({@code <hf name>.T}, [in, out]) so that MatMul needs no Transpose.
+ * are stored transposed ({@code <hf name>.T}, [in, out]) so that MatMul needs no Transpose;
+ * q, k, v are one product ({@code qkv_proj.weight.T}), gate and up another
+ * ({@code gate_up_proj.weight.T}), each split after.
  */
 public final class DecoderGraph {
 
@@ -113,9 +115,13 @@ public final class DecoderGraph {
         int kv = c.numKeyValueHeads();
         // 1. attention block: q, k, v projections, heads split off: [B, T, n·hd] → [B, n, T, hd]
         String h = rmsNorm(x, p + "input_layernorm.weight");
-        String q = rope(splitHeads(g.op("MatMul", "q", h, weight(p + "self_attn.q_proj.weight", true)), heads), cos, sin);
-        String k = rope(splitHeads(g.op("MatMul", "k", h, weight(p + "self_attn.k_proj.weight", true)), kv), cos, sin);
-        String v = splitHeads(g.op("MatMul", "v", h, weight(p + "self_attn.v_proj.weight", true)), kv);
+        List<String> qkv = g.opMulti("Split", "qkv", 3, List.of(intAttr("axis", -1)),
+                g.op("MatMul", "qkv", h, fused(p + "self_attn.qkv_proj.weight.T", p + "self_attn.q_proj.weight",
+                        p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight")),
+                g.int64s("qkv_sizes", (long) heads * hd, (long) kv * hd, (long) kv * hd));
+        String q = rope(splitHeads(qkv.get(0), heads), cos, sin);
+        String k = rope(splitHeads(qkv.get(1), kv), cos, sin);
+        String v = splitHeads(qkv.get(2), kv);
         // 2. the cache: present = past ++ new, along the sequence axis
         if (head == Head.CAUSAL_LM) {
             Dim b = Dim.sym("batch");
@@ -146,8 +152,10 @@ public final class DecoderGraph {
         x = g.op("Add", "resid", x, g.op("MatMul", "o", merged, weight(p + "self_attn.o_proj.weight", true)));
         // 4. SwiGLU feed-forward block
         String h2 = rmsNorm(x, p + "post_attention_layernorm.weight");
-        String gate = g.op("MatMul", "gate", h2, weight(p + "mlp.gate_proj.weight", true));
-        String up = g.op("MatMul", "up", h2, weight(p + "mlp.up_proj.weight", true));
+        List<String> gateUp = g.opMulti("Split", "gate_up", 2, List.of(intAttr("axis", -1)), g.op("MatMul", "gate_up",
+                h2, fused(p + "mlp.gate_up_proj.weight.T", p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight")));
+        String gate = gateUp.get(0);
+        String up = gateUp.get(1);
         String act = g.op("Mul", "swiglu", g.op("Mul", "silu", gate, g.op("Sigmoid", "sig", gate)), up);
         return g.op("Add", "resid", x, g.op("MatMul", "down", act, weight(p + "mlp.down_proj.weight", true)));
     }
@@ -225,6 +233,36 @@ public final class DecoderGraph {
 
     private String unsqueeze(String x, long axis) {
         return g.op("Unsqueeze", "unsq", x, g.int64s("axes", axis));
+    }
+
+    /**
+     * Adds projections that read the same input as one initializer {@code name}: each
+     * transposed to [in, out], side by side along out, so that one MatMul (and a Split)
+     * replaces several: fewer, wider products keep both cores busier at decode batch sizes.
+     */
+    private String fused(String name, String... parts) {
+        int in = (int) w.get(parts[0]).shape()[1];
+        int total = 0;
+        for (String part : parts) {
+            Tensor t = w.get(part);
+            if (t == null) {
+                throw new IllegalArgumentException("the weights lack " + part);
+            }
+            total += (int) t.shape()[0];
+        }
+        float[] out = new float[in * total];
+        int offset = 0;
+        for (String part : parts) {
+            Tensor t = w.get(part);
+            int rows = (int) t.shape()[0];
+            for (int r = 0; r < rows; r++) {
+                for (int col = 0; col < in; col++) {
+                    out[col * total + offset + r] = t.data()[r * in + col];
+                }
+            }
+            offset += rows;
+        }
+        return g.floats(name, new long[] {in, total}, out);
     }
 
     /** Adds a weight as an initializer, transposed to [in, out] for projections. */
