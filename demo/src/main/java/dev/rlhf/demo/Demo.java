@@ -206,6 +206,7 @@ public final class Demo {
                     + LABELER_TEMPERATURE + ") posting to the feedback-gateway");
             SimulatedLabeler labeler = new SimulatedLabeler(gold, LABELER_TEMPERATURE, seed);
             List<SimulatedLabeler.Comparison> compared = new ArrayList<>();
+            List<String> choices = new ArrayList<>(); // what the labelers chose, as preference JSONL
             List<String> events = new ArrayList<>();
             HttpClient http = HttpClient.newHttpClient();
             List<String> train = task.trainPrompts();
@@ -223,6 +224,8 @@ public final class Demo {
                 }
                 SimulatedLabeler.Choice c = labeler.choose(prompt, a, b);
                 compared.add(new SimulatedLabeler.Comparison(prompt, a, b));
+                choices.add("{\"prompt\":" + json(prompt) + ",\"chosen\":" + json(c.firstPreferred() ? a : b)
+                        + ",\"rejected\":" + json(c.firstPreferred() ? b : a) + "}");
                 events.add(pairwise(prompt, g, c.firstPreferred() ? "a" : "b", "labeler-" + (i % 5)));
                 if (events.size() == 50 || i == size.labelPrompts() - 1) {
                     post(http, stack.port("feedback-gateway"), key, events);
@@ -232,6 +235,7 @@ public final class Demo {
             if (!events.isEmpty()) {
                 post(http, stack.port("feedback-gateway"), key, events);
             }
+            Files.write(out.resolve("preferences.jsonl"), choices);
             double ceiling = labeler.noiseCeiling(compared);
             int preferences = awaitPreferences(bootstrap, since, compared.size());
             stage("preferences", compared.size() + " choices posted, " + preferences + " preferences normalised;"

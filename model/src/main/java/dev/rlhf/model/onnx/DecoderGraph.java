@@ -55,6 +55,8 @@ public final class DecoderGraph {
     private final Map<String, Tensor> w;
     private final Head head;
     private final GraphBuilder g;
+    /** The [hd, hd] initializer R with x·R = rotate_half(x) = [−x₂, x₁]. */
+    private String rotateHalf;
 
     private DecoderGraph(ModelConfig config, Map<String, Tensor> weights, Head head, GraphBuilder.WeightSink sink) {
         this.c = config;
@@ -83,8 +85,16 @@ public final class DecoderGraph {
         String x = g.op("Gather", "embed", weight("model.embed_tokens.weight", false), "input_ids");
         float[][] tables = Rotary.tables(c);
         long[] tableShape = {c.maxPositionEmbeddings(), c.headDim()};
-        String cos = unsqueeze(g.op("Gather", "cos", g.floats("rotary.cos", tableShape, tables[0]), "position_ids"), 1);
-        String sin = unsqueeze(g.op("Gather", "sin", g.floats("rotary.sin", tableShape, tables[1]), "position_ids"), 1);
+        // [B, T, 1, hd]: broadcast over the heads of [B, T, n, hd]
+        String cos = unsqueeze(g.op("Gather", "cos", g.floats("rotary.cos", tableShape, tables[0]), "position_ids"), 2);
+        String sin = unsqueeze(g.op("Gather", "sin", g.floats("rotary.sin", tableShape, tables[1]), "position_ids"), 2);
+        int hd = c.headDim();
+        float[] r = new float[hd * hd]; // x·R = [−x₂, x₁]
+        for (int j = 0; j < hd / 2; j++) {
+            r[(j + hd / 2) * hd + j] = -1f;
+            r[j * hd + j + hd / 2] = 1f;
+        }
+        rotateHalf = g.floats("rotary.rotate_half", new long[] {hd, hd}, r);
         String mask = attentionMask(); // [B, 1, 1, T, S]
 
         // 2. the layers
@@ -113,15 +123,19 @@ public final class DecoderGraph {
         int hd = c.headDim();
         int heads = c.numAttentionHeads();
         int kv = c.numKeyValueHeads();
-        // 1. attention block: q, k, v projections, heads split off: [B, T, n·hd] → [B, n, T, hd]
+        // 1. attention block: q, k, v in one product, as heads [B, T, H + 2·KV, hd]; rotary on the
+        //    q and k heads together; then each [B, n, T, hd]
         String h = rmsNorm(x, p + "input_layernorm.weight");
-        List<String> qkv = g.opMulti("Split", "qkv", 3, List.of(intAttr("axis", -1)),
-                g.op("MatMul", "qkv", h, fused(p + "self_attn.qkv_proj.weight.T", p + "self_attn.q_proj.weight",
-                        p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight")),
-                g.int64s("qkv_sizes", (long) heads * hd, (long) kv * hd, (long) kv * hd));
-        String q = rope(splitHeads(qkv.get(0), heads), cos, sin);
-        String k = rope(splitHeads(qkv.get(1), kv), cos, sin);
-        String v = splitHeads(qkv.get(2), kv);
+        String qkvHeads = g.op("Reshape", "qkv_heads", g.op("MatMul", "qkv", h, fused(p + "self_attn.qkv_proj.weight.T",
+                p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight")),
+                g.int64s("shape", 0, 0, heads + 2L * kv, hd));
+        List<String> qkAndV = g.opMulti("Split", "qk_v", 2, List.of(intAttr("axis", 2)), qkvHeads,
+                g.int64s("qk_v_sizes", heads + kv, kv));
+        List<String> qAndK = g.opMulti("Split", "q_k", 2, List.of(intAttr("axis", 2)), rope(qkAndV.get(0), cos, sin),
+                g.int64s("q_k_sizes", heads, kv));
+        String q = headsFirst(qAndK.get(0));
+        String k = headsFirst(qAndK.get(1));
+        String v = headsFirst(qkAndV.get(1));
         // 2. the cache: present = past ++ new, along the sequence axis
         if (head == Head.CAUSAL_LM) {
             Dim b = Dim.sym("batch");
@@ -160,17 +174,19 @@ public final class DecoderGraph {
         return g.op("Add", "resid", x, g.op("MatMul", "down", act, weight(p + "mlp.down_proj.weight", true)));
     }
 
-    /** [B, T, n·hd] → [B, n, T, hd]. */
-    private String splitHeads(String x, int n) {
-        String r = g.op("Reshape", "heads", x, g.int64s("shape", 0, 0, n, c.headDim()));
-        return g.op("Transpose", "headsT", List.of(intsAttr("perm", 0, 2, 1, 3)), r);
+    /** [B, T, n, hd] → [B, n, T, hd]. */
+    private String headsFirst(String x) {
+        return g.op("Transpose", "headsT", List.of(intsAttr("perm", 0, 2, 1, 3)), x);
     }
 
-    /** Rotary position embedding, HF's rotate_half form: x·cos + [−x₂, x₁]·sin. */
+    /**
+     * Rotary position embedding of heads [B, T, n, hd] (cos, sin [B, T, 1, hd]), HF's
+     * rotate_half form x·cos + [−x₂, x₁]·sin, with [−x₂, x₁] as x·R for the signed permutation
+     * R ({@link #rotateHalf}): one small MatMul instead of Split, Neg and Concat (exact: each
+     * output is one input times ±1 plus zeros).
+     */
     private String rope(String x, String cos, String sin) {
-        List<String> halves = g.opMulti("Split", "half", 2, List.of(intAttr("axis", -1)), x);
-        String rotated = g.op("Concat", "rot", List.of(intAttr("axis", -1)), g.op("Neg", "neg", halves.get(1)),
-                halves.get(0));
+        String rotated = g.op("MatMul", "rot", x, rotateHalf);
         return g.op("Add", "rope", g.op("Mul", "xcos", x, cos), g.op("Mul", "rsin", rotated, sin));
     }
 
