@@ -264,7 +264,7 @@ public final class Demo {
                     .build());
             RolloutServiceGrpc.RolloutServiceBlockingStub rollouts = RolloutServiceGrpc.newBlockingStub(
                     stack.channel("rollout-service"));
-            rollouts.startRun(PpoLoop.run(run, "demo", 4, 8, 48));
+            rollouts.startRun(PpoLoop.run(run, "demo", 4, 8, 48, size.ppoBatch()));
             stage("ppo", size.ppoIterations() + " iterations of " + size.ppoBatch() + " rollouts, run " + run);
             List<Double> proxy = new ArrayList<>();
             List<Double> kl = new ArrayList<>();

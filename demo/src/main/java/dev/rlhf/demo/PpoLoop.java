@@ -40,10 +40,14 @@ final class PpoLoop {
                 .setCriticOptimizer(OptimizerConfig.newBuilder().setLearningRate(1e-3)).build();
     }
 
-    /** The rollout run: {@code k} samples per prompt at temperature 1, over the prompt set until stopped. */
-    static StartRunRequest run(String run, String promptSet, int k, int concurrency, int maxNewTokens) {
+    /**
+     * The rollout run: {@code k} samples per prompt at temperature 1, over the prompt set until
+     * stopped, paced to the job: {@code batch} samples per policy version, so every batch is
+     * sampled from the version being trained and sampling waits while the job trains.
+     */
+    static StartRunRequest run(String run, String promptSet, int k, int concurrency, int maxNewTokens, int batch) {
         return StartRunRequest.newBuilder().setRunId(run).setSpec(RolloutRunSpec.newBuilder().setPromptSet(promptSet)
-                .setSamplesPerPrompt(k).setMode(RolloutMode.ROLLOUT_MODE_PPO)
+                .setSamplesPerPrompt(k).setMode(RolloutMode.ROLLOUT_MODE_PPO).setSamplesPerPolicyVersion(batch)
                 .setPolicy(ModelRef.newBuilder().setName("policy")).setMaxConcurrency(concurrency).setEpochs(1000)
                 .setSampling(SamplingParams.newBuilder().setTemperature(1f).setMaxNewTokens(maxNewTokens))).build();
     }

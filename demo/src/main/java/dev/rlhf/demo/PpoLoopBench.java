@@ -70,7 +70,7 @@ public final class PpoLoopBench {
             List<long[]> local = inProcess(root, work);
 
             // 2. through the services
-            stack.start("policy-service", "1g", List.of("-Drlhf.policy.max-batch=32"));
+            stack.start("policy-service", "1g", List.of("-Drlhf.policy.max-batch=64"));
             stack.start("reward-service", "512m", List.of("-Drlhf.reward.components[0].name=excited",
                     "-Drlhf.reward.components[0].kind=regex-must", "-Drlhf.reward.components[0].pattern=!",
                     "-Drlhf.reward.components[0].model=", "-Drlhf.reward.components[0].normalise="));
@@ -82,7 +82,7 @@ public final class PpoLoopBench {
                     .setPpo(PpoLoop.config(run, BATCH, ITERATIONS, LEARNING_RATE)).build());
             RolloutServiceGrpc.RolloutServiceBlockingStub rollouts = RolloutServiceGrpc.newBlockingStub(
                     stack.channel("rollout-service"));
-            rollouts.startRun(PpoLoop.run(run, "bench", K, BATCH / K, MAX_NEW));
+            rollouts.startRun(PpoLoop.run(run, "bench", K, BATCH / K, MAX_NEW, BATCH));
             List<long[]> services = new ArrayList<>();
             watch(trainer, ppo, services);
             rollouts.stopRun(StopRunRequest.newBuilder().setRunId(run).setAbortInFlight(true).build());

@@ -76,7 +76,7 @@ class PpoLoopTest {
                     .setPpo(PpoLoop.config(run, 64, 8, 5e-4)).build());
             RolloutServiceGrpc.RolloutServiceBlockingStub rollouts = RolloutServiceGrpc.newBlockingStub(
                     stack.channel("rollout-service"));
-            rollouts.startRun(PpoLoop.run(run, "demo", 4, 8, 24));
+            rollouts.startRun(PpoLoop.run(run, "demo", 4, 8, 24, 64));
             List<JobEvent> events = new ArrayList<>();
             TrainerJobs.follow(trainer, ppo, 900, events::add);
             rollouts.stopRun(StopRunRequest.newBuilder().setRunId(run).setAbortInFlight(true).build());

@@ -6,6 +6,7 @@ import java.util.function.Supplier;
 
 import dev.rlhf.proto.v1.GenerateRequest;
 import dev.rlhf.proto.v1.GenerateResponse;
+import dev.rlhf.proto.v1.ListModelsRequest;
 import dev.rlhf.proto.v1.PolicyServiceGrpc;
 import dev.rlhf.proto.v1.RewardServiceGrpc;
 import dev.rlhf.proto.v1.ScoreRequest;
@@ -41,6 +42,17 @@ public class GrpcUpstreams implements Upstreams {
     public ScoreResponse score(ScoreRequest request, Duration deadline, Cancellation cancellation) {
         return call(cancellation, () -> reward.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
                 .score(request));
+    }
+
+    @Override
+    public long servedVersion(String model) {
+        try {
+            return policy.withDeadlineAfter(5, TimeUnit.SECONDS).listModels(ListModelsRequest.getDefaultInstance())
+                    .getModelsList().stream().filter(m -> m.getModel().getName().equals(model))
+                    .mapToLong(m -> m.getModel().getVersion()).max().orElse(-1);
+        } catch (io.grpc.StatusRuntimeException e) {
+            return -1;
+        }
     }
 
     private static <T> T call(Cancellation cancellation, Supplier<T> call) {

@@ -75,6 +75,7 @@ public class RolloutService {
     private final DeadLetterQueue deadLetters;
     private final PromptPipeline pipeline;
     private final PromptSets promptSets;
+    private final Upstreams upstreams;
     private final RolloutRunSpec standingSpec;
     /** Every run known here, in start order: run id → its run and driver. */
     private final Map<String, Entry> runs = new LinkedHashMap<>();
@@ -107,6 +108,7 @@ public class RolloutService {
                 (call, code, d) -> metrics.callFailed(call, code.name(), d.kind().name().toLowerCase(java.util.Locale.ROOT)));
         this.pipeline = new PromptPipeline(sampler, publisher, deadLetters, metrics);
         this.promptSets = new PromptSets(config.promptSets());
+        this.upstreams = upstreams;
     }
 
     static RunSpecs.Defaults defaults(RolloutConfig c) {
@@ -299,7 +301,7 @@ public class RolloutService {
                             t.fromEarliest() ? Optional.empty() : Optional.of(Instant.now(clock)),
                             config.consumer().revokeGrace(), config.consumer().restartBackoff()),
                             run, t.promptSet(), pipeline, deadLetters, metrics)
-                    : new PromptSetRunner(run, promptSets, pipeline, metrics);
+                    : new PromptSetRunner(run, promptSets, pipeline, metrics, upstreams);
             driver.start();
             runs.put(id, new Entry(run, driver));
             forgetOldRuns();

@@ -147,6 +147,20 @@ public final class RunSpecs {
         if (spec.getPromptsPerIteration() < 0) {
             p.add("spec.prompts_per_iteration must be >= 0, was " + spec.getPromptsPerIteration());
         }
+        long paced = spec.getSamplesPerPolicyVersion();
+        if (paced != 0) {
+            if (paced < k) {
+                p.add("spec.samples_per_policy_version must be 0 (no pacing) or >= samples_per_prompt (" + k
+                        + "), was " + paced);
+            }
+            if (spec.hasPromptsTopic()) {
+                p.add("spec.samples_per_policy_version paces prompt-set runs only; this run follows the prompts topic");
+            }
+            if (spec.getPolicy().getVersion() != 0) {
+                p.add("spec.samples_per_policy_version waits for newer versions, so spec.policy.version must be 0"
+                        + " (the current version), was " + spec.getPolicy().getVersion());
+            }
+        }
         return p;
     }
 

@@ -37,6 +37,10 @@ public final class PromptPipeline {
 
     /** @param detail for logs: the failure, or empty */
     public record Outcome(Disposition disposition, String detail) {
+        /** Whether the prompt's rollouts were published (DONE with no give-up reason). */
+        public boolean published() {
+            return disposition == Disposition.DONE && detail.isEmpty();
+        }
     }
 
     private final PromptSampler sampler;

@@ -1,5 +1,6 @@
 package dev.rlhf.rollout.run;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Semaphore;
@@ -17,7 +18,9 @@ import dev.rlhf.rollout.core.RunSpecs;
  * {@link PromptPipeline} (given-up prompts are counted as failures; there is no source
  * record to dead-letter). The run completes when the passes are done, max_prompts prompts
  * have completed or max_duration has passed, and every started prompt has finished.
- * Nothing is committed: a run lives in one instance's memory and a restart forgets it.
+ * With {@code samples_per_policy_version} a {@link VersionPacer} holds starts back until
+ * policy-service serves a newer version. Nothing is committed: a run lives in one
+ * instance's memory and a restart forgets it.
  */
 public final class PromptSetRunner extends RunDriver {
 
@@ -28,14 +31,21 @@ public final class PromptSetRunner extends RunDriver {
     private final PromptPipeline pipeline;
     private final RolloutMetrics metrics;
     private final int maxConcurrency;
+    /** Null without {@code samples_per_policy_version}. */
+    private final VersionPacer pacer;
 
-    public PromptSetRunner(Run run, PromptSets sets, PromptPipeline pipeline, RolloutMetrics metrics) {
+    public PromptSetRunner(Run run, PromptSets sets, PromptPipeline pipeline, RolloutMetrics metrics,
+            Upstreams upstreams) {
         super(run, "prompt-set");
         this.source = (RunSpecs.PromptSet) run.effective().source();
         this.sets = sets;
         this.pipeline = pipeline;
         this.metrics = metrics;
         this.maxConcurrency = run.effective().maxConcurrency();
+        long paced = run.spec().getSamplesPerPolicyVersion();
+        String policy = run.effective().policy().getName();
+        this.pacer = paced == 0 ? null : new VersionPacer(run.id(), paced, () -> upstreams.servedVersion(policy),
+                Duration.ofSeconds(60), Duration.ofMillis(20));
     }
 
     @Override
@@ -82,14 +92,31 @@ public final class PromptSetRunner extends RunDriver {
                 if (iteration < 0) {
                     return;
                 }
+                int samples = run.effective().samplesPerPrompt();
+                try {
+                    if (pacer != null && !pacer.acquire(samples, run::accepting)) {
+                        run.abandoned(null); // admitted, never started: the run stopped while it waited
+                        slots.release();
+                        return;
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    run.abandoned(null);
+                    slots.release();
+                    return;
+                }
                 PromptSampler.Job job = new PromptSampler.Job(run.id(), run.effective(), epoch, iteration);
                 workers.execute(() -> {
+                    boolean published = false;
                     try (Cancellation cancel = run.cancellation().child()) {
-                        pipeline.process(prompt, job, run, cancel, null);
+                        published = pipeline.process(prompt, job, run, cancel, null).published();
                     } catch (RuntimeException e) {
                         LOG.errorf(e, "run %s: prompt %s failed unexpectedly", run.id(), prompt.getPromptId());
                         run.abandoned(e.toString());
                     } finally {
+                        if (pacer != null && !published) {
+                            pacer.release(samples);
+                        }
                         slots.release();
                     }
                 });

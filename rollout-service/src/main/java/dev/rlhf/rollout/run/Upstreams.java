@@ -19,4 +19,10 @@ public interface Upstreams {
 
     /** RewardService.Score with a deadline of {@code deadline} from now. */
     ScoreResponse score(ScoreRequest request, Duration deadline, Cancellation cancellation);
+
+    /**
+     * The newest version of {@code model} that policy-service serves (PolicyService.ListModels),
+     * or -1 when the call fails or the model is not served.
+     */
+    long servedVersion(String model);
 }

@@ -72,6 +72,17 @@ class RunSpecsTest {
                 RunSpecs.problems(ppo(4).setMode(RolloutMode.ROLLOUT_MODE_BEST_OF_N).setBestOfNKeep(5).build(), DEFAULTS));
         assertThrows(IllegalArgumentException.class, () -> RunSpecs.effective(ppo(65).build(), DEFAULTS));
         assertTrue(RunSpecs.problems(ppo(1).clearSampling().build(), DEFAULTS).isEmpty(), "greedy with K = 1 is fine");
+        // on-policy pacing: an allowance of at least one prompt's samples, a set run, the current version
+        assertEquals(List.of("spec.samples_per_policy_version must be 0 (no pacing) or >= samples_per_prompt (4), was 3"),
+                RunSpecs.problems(ppo(4).setSamplesPerPolicyVersion(3).build(), DEFAULTS));
+        assertEquals(List.of("spec.samples_per_policy_version paces prompt-set runs only; this run follows the prompts topic"),
+                RunSpecs.problems(ppo(4).setSamplesPerPolicyVersion(64).setPromptsTopic(PromptsTopicSource
+                        .getDefaultInstance()).build(), DEFAULTS));
+        assertEquals(List.of("spec.samples_per_policy_version waits for newer versions, so spec.policy.version must be 0"
+                + " (the current version), was 3"), RunSpecs.problems(ppo(4).setSamplesPerPolicyVersion(64)
+                        .setPolicy(dev.rlhf.proto.v1.ModelRef.newBuilder().setName("policy").setVersion(3)).build(),
+                        DEFAULTS));
+        assertTrue(RunSpecs.problems(ppo(4).setSamplesPerPolicyVersion(64).build(), DEFAULTS).isEmpty());
     }
 
     @Test

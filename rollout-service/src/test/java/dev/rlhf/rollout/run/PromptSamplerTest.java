@@ -57,6 +57,11 @@ class PromptSamplerTest {
         }
 
         @Override
+        public long servedVersion(String model) {
+            return V5.getVersion();
+        }
+
+        @Override
         public ScoreResponse score(ScoreRequest request, Duration deadline, Cancellation cancellation) {
             deadlines.add(deadline);
             if (!score.isEmpty()) {
