@@ -17,13 +17,16 @@ import com.google.protobuf.util.JsonFormat;
 import dev.rlhf.proto.v1.DataSource;
 import dev.rlhf.proto.v1.Job;
 import dev.rlhf.proto.v1.JobKind;
+import dev.rlhf.proto.v1.ModelVersion;
 import dev.rlhf.proto.v1.OptimizerConfig;
+import dev.rlhf.proto.v1.Rollout;
 import dev.rlhf.proto.v1.RolloutServiceGrpc;
 import dev.rlhf.proto.v1.SftConfig;
 import dev.rlhf.proto.v1.StopRunRequest;
 import dev.rlhf.proto.v1.SubmitJobRequest;
 import dev.rlhf.proto.v1.TrainerServiceGrpc;
 import dev.rlhf.testkit.KafkaTestBroker;
+import dev.rlhf.testkit.TopicReader;
 
 /**
  * {@code bin/rlhf bench ppo}: the time of a PPO iteration through the services (rollout-service
@@ -36,7 +39,7 @@ import dev.rlhf.testkit.KafkaTestBroker;
  */
 public final class PpoLoopBench {
 
-    private static final int ITERATIONS = 7;
+    private static final int ITERATIONS = 13;
     private static final int BATCH = 64;
     private static final int K = 4;
     private static final int MAX_NEW = 24;
@@ -87,6 +90,7 @@ public final class PpoLoopBench {
             watch(trainer, ppo, services);
             rollouts.stopRun(StopRunRequest.newBuilder().setRunId(run).setAbortInFlight(true).build());
             report(local, services);
+            timeline(bootstrap, ppo.getJobId(), run);
         }
     }
 
@@ -136,6 +140,44 @@ public final class PpoLoopBench {
                 previous[0] = now;
             }
         });
+    }
+
+    /**
+     * Where the wait for rollouts goes, from the topics: for each version the job announced,
+     * milliseconds from its announcement (record time on rlhf.models.v1) to the first and to
+     * the last of the run's rollouts sampled from it (Rollout.created_at), and how many.
+     */
+    private static void timeline(String bootstrap, String jobId, String run) throws Exception {
+        java.util.Map<Long, Long> announced = new java.util.TreeMap<>();
+        for (var rec : TopicReader.readAll(bootstrap, "rlhf.models.v1")) {
+            ModelVersion v = ModelVersion.parseFrom(rec.value());
+            if (v.getTrainingJobId().equals(jobId)) {
+                announced.put(v.getVersion(), rec.timestamp());
+            }
+        }
+        java.util.Map<Long, List<Long>> created = new java.util.HashMap<>();
+        for (var rec : TopicReader.readAll(bootstrap, "rlhf.rollouts.v1")) {
+            Rollout r = Rollout.parseFrom(rec.value());
+            if (r.getRunId().equals(run)) {
+                created.computeIfAbsent(r.getPolicy().getVersion(), k -> new ArrayList<>())
+                        .add(com.google.protobuf.util.Timestamps.toMillis(r.getCreatedAt()));
+            }
+        }
+        List<long[]> rows = new ArrayList<>();
+        for (var e : announced.entrySet()) {
+            List<Long> ts = created.getOrDefault(e.getKey(), List.of());
+            if (!ts.isEmpty()) {
+                rows.add(new long[] {java.util.Collections.min(ts) - e.getValue(),
+                    java.util.Collections.max(ts) - e.getValue(), ts.size()});
+            }
+        }
+        if (rows.size() < 2) {
+            return;
+        }
+        System.out.printf(Locale.ROOT, "  after a version is announced (medians of %d versions): its first rollout"
+                + " +%d ms, its last +%d ms (%d rollouts; they include policy-service's swap and each prompt's"
+                + " sampling, scoring and publishing)%n", rows.size() - 1, median(rows, 0), median(rows, 1),
+                median(rows, 2));
     }
 
     private static long median(List<long[]> rows, int column) {

@@ -11,7 +11,9 @@ import org.jboss.logging.Logger;
  * {@code allowance} samples start while one policy version is served; then starts wait
  * until a newer version is served. Samples of a prompt that was not published go back to
  * the allowance. When no newer version appears within {@code patience}, a new allowance
- * starts, so a consumer that needs more samples than it got is never left waiting.
+ * starts, so a consumer that needs more samples than it got is never left waiting. The
+ * served version is asked for only once the allowance is spent (a swap in the middle of an
+ * allowance is noticed then).
  *
  * <p>{@link #acquire} is called by the run's one driving thread, {@link #release} by workers.
  */
@@ -49,6 +51,12 @@ final class VersionPacer {
      * @return false when {@code accepting} turned false while waiting
      */
     boolean acquire(int samples, BooleanSupplier accepting) throws InterruptedException {
+        synchronized (this) {
+            if (version >= 0 && used + samples <= allowance) {
+                used += samples; // within the allowance: no need to ask which version is served
+                return true;
+            }
+        }
         while (accepting.getAsBoolean()) {
             long served = servedVersion.getAsLong();
             synchronized (this) {

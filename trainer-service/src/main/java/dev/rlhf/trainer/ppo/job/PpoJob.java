@@ -49,6 +49,14 @@ import dev.rlhf.trainer.ppo.PpoIteration;
  * iteration trains on the same batch in the same order; with several partitions a batch may
  * interleave them differently (Kafka orders records within a partition only). A version exported after the last checkpoint is exported again
  * (as a new version number) by the repeated iteration.
+ *
+ * <p><b>Checkpoint writing.</b> A checkpoint is a snapshot taken at the end of its iteration
+ * and written (files, fsync, {@code LATEST}) by a writer thread while the next batch
+ * arrives; the job waits for it to be durable, and only then commits the group's offsets,
+ * before it trains on that batch (the last iteration's, and a cancelled job's, before it
+ * returns). So training never outruns the last durable checkpoint by more than one
+ * iteration, as before; {@code time/checkpoint_ms} is the snapshot's share of the iteration,
+ * a write that outlasts the wait shows in the next {@code time/wait_ms}.
  */
 public final class PpoJob {
 
@@ -153,6 +161,12 @@ public final class PpoJob {
             saved.trained().forEach(line -> trainedIds.add(line.substring(line.indexOf('\t') + 1)));
         }
         listener.started(saved == null ? -1 : iteration, policy, reference);
+        java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, group + "-checkpoint");
+            t.setDaemon(true);
+            return t;
+        });
+        PendingCheckpoint pending = null;
         try (NDManager manager = NDManager.newBaseManager();
                 ActorCritic model = new ActorCritic(config, weights, valueHead, manager);
                 LlamaModel ref = LlamaModel.of(refConfig, SafeTensors.read(reference.file("model.safetensors")), manager);
@@ -173,6 +187,8 @@ public final class PpoJob {
                 if (batch.size() < s.batchSize()) {
                     break; // cancelled while waiting: the partial batch is read again on resume
                 }
+                // the previous checkpoint was written while this batch arrived: durable before training on
+                pending = finish(pending, feed);
                 long t1 = System.nanoTime();
                 List<String> ids = batch.stream().map(Rollout::getRolloutId).toList();
                 listener.training(iteration, ids);
@@ -209,24 +225,61 @@ public final class PpoJob {
                     currentVersion = exported.version();
                 }
                 long t3 = System.nanoTime();
-                // 10. the checkpoint, then the consumer group's offsets
+                // 10. the checkpoint, then the consumer group's offsets: a snapshot now, written by
+                //     the writer thread while the next batch arrives (the last one at once)
                 boolean checkpointed = iteration % s.checkpointEvery() == 0 || last;
                 if (checkpointed) {
                     List<Tensor> state = new ArrayList<>(model.policyWeights());
                     state.add(model.valueHead());
-                    checkpoint.save(new PpoCheckpoint.State(iteration, kl.state(), ppo.actorOptimizer().steps(),
-                            ppo.criticOptimizer().steps(), feed.positions(), policy.name(), policy.version(),
-                            reference.name(), reference.version(), currentName, currentVersion),
-                            state, ppo.actorOptimizer().moments(), ppo.criticOptimizer().moments(), trained);
-                    feed.commit();
+                    PpoCheckpoint.State st = new PpoCheckpoint.State(iteration, kl.state(),
+                            ppo.actorOptimizer().steps(), ppo.criticOptimizer().steps(), feed.positions(),
+                            policy.name(), policy.version(), reference.name(), reference.version(), currentName,
+                            currentVersion);
+                    List<Tensor> actor = ppo.actorOptimizer().moments();
+                    List<Tensor> critic = ppo.criticOptimizer().moments();
+                    List<String> ledger = List.copyOf(trained);
+                    pending = new PendingCheckpoint(writer.submit(() -> checkpoint.save(st, state, actor, critic, ledger)),
+                            st.positions());
+                    if (last) {
+                        pending = finish(pending, feed);
+                    }
                 }
                 long t4 = System.nanoTime();
                 listener.iteration(new Report(iteration - 1, d, exported, checkpointed, feed.counts(),
                         rewardSum / batch.size(), (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (t3 - t2) / 1_000_000,
                         (t4 - t3) / 1_000_000));
             }
+            finish(pending, feed); // a cancelled job's last checkpoint is durable before it returns
+        } finally {
+            writer.shutdown();
+            try {
+                writer.awaitTermination(60, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         return new Result(iteration, lastExported, cancelled.getAsBoolean());
+    }
+
+    /** A checkpoint being written, and the positions to commit once it is durable. */
+    private record PendingCheckpoint(java.util.concurrent.Future<Path> written, Map<Integer, Long> positions) {
+    }
+
+    /** Waits for {@code pending} (if any) to be durable, then commits its positions; returns null. */
+    private static PendingCheckpoint finish(PendingCheckpoint pending, RolloutFeed feed) throws IOException {
+        if (pending == null) {
+            return null;
+        }
+        try {
+            pending.written().get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while the checkpoint was written", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof IOException io ? io : new IOException("writing the checkpoint failed", e);
+        }
+        feed.commit(pending.positions());
+        return null;
     }
 
     private RolloutFeed.Verdict judge(Rollout r, String current, long floor, int maxSeq, Set<String> trained,

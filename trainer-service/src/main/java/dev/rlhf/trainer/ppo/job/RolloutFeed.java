@@ -160,11 +160,14 @@ public final class RolloutFeed implements AutoCloseable {
         return Map.copyOf(counts);
     }
 
-    /** Commits the positions to the job's consumer group (monitoring only; checkpoints are authoritative). */
-    public void commit() {
+    /**
+     * Commits {@code snapshot} (of {@link #positions()}, taken with a checkpoint) as the job's
+     * consumer group's offsets (monitoring only; checkpoints are authoritative).
+     */
+    public void commit(Map<Integer, Long> snapshot) {
         Map<TopicPartition, OffsetAndMetadata> offsets = new TreeMap<>((a, b) -> Integer.compare(a.partition(),
                 b.partition()));
-        positions.forEach((partition, at) -> offsets.put(new TopicPartition(topic, partition), new OffsetAndMetadata(at)));
+        snapshot.forEach((partition, at) -> offsets.put(new TopicPartition(topic, partition), new OffsetAndMetadata(at)));
         consumer.commitSync(offsets, Duration.ofSeconds(10));
     }
 
