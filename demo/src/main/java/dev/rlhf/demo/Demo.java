@@ -82,8 +82,8 @@ public final class Demo {
             int expectedSeconds) {
     }
 
-    public static final Size QUICK = new Size(12, 400, 3, 6, 64, 40, 110);
-    public static final Size DEFAULT = new Size(20, 3000, 2, 40, 64, 65, 320);
+    public static final Size QUICK = new Size(12, 400, 3, 6, 64, 40, 75);
+    public static final Size DEFAULT = new Size(20, 3000, 2, 80, 64, 65, 210);
 
     private static final double LABELER_TEMPERATURE = 0.1;
 
