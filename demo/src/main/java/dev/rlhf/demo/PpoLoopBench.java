@@ -55,7 +55,9 @@ public final class PpoLoopBench {
         List<String> prompts = PpoLoop.sftDemoPrompts(root);
         Files.write(work.resolve("prompts.txt"), prompts);
         try (Stack stack = new Stack(root, work, work.resolve("models"), bootstrap)) {
-            stack.start("trainer-service", "1500m", List.of("-Drlhf.normaliser.enabled=false"));
+            // the trainer with the full JIT, as the in-process baseline runs (the stack's default
+            // of C1 only saves start-up compilation on 2 cores)
+            stack.start("trainer-service", "1500m", List.of("-Drlhf.normaliser.enabled=false", "-XX:TieredStopAtLevel=4"));
             TrainerServiceGrpc.TrainerServiceBlockingStub trainer = TrainerServiceGrpc.newBlockingStub(
                     stack.channel("trainer-service"));
             System.out.println("SFT on data/sft-demo.jsonl ...");
