@@ -88,9 +88,11 @@ class PpoLoopTest {
             List<Double> reward = iterations.stream().map(e -> e.getMetricsMap().get("ppo/mean_reward")).toList();
             List<Double> kl = iterations.stream().map(e -> e.getMetricsMap().get("ppo/kl")).toList();
             System.out.println("PPO through the services: reward " + reward + ", KL " + kl);
-            double early = (reward.get(0) + reward.get(1)) / 2;
-            double late = (reward.get(6) + reward.get(7)) / 2;
-            assertTrue(late > early + 0.1, "mean reward " + reward);
+            // the first batch is the SFT policy's (the run is paced: one batch per version); the
+            // last three come from versions 5 to 7 updates later
+            double sft = reward.get(0);
+            double late = (reward.get(5) + reward.get(6) + reward.get(7)) / 3;
+            assertTrue(late > sft + 0.15, "mean reward " + reward);
             // the budget: the adaptive controller's target met on average over the run, and no batch
             // (a noisy one-sample estimate on rollouts up to one version old) beyond 2.5 × target
             assertTrue(kl.stream().mapToDouble(Double::doubleValue).average().orElseThrow() <= TARGET_KL
