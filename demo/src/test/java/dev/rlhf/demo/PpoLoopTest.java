@@ -90,9 +90,9 @@ class PpoLoopTest {
             System.out.println("PPO through the services: reward " + reward + ", KL " + kl);
             // the first batch is the SFT policy's (the run is paced: one batch per version); the
             // last three come from versions 5 to 7 updates later
-            double sft = reward.get(0);
+            double first = reward.get(0);
             double late = (reward.get(5) + reward.get(6) + reward.get(7)) / 3;
-            assertTrue(late > sft + 0.15, "mean reward " + reward);
+            assertTrue(late > first + 0.15, "mean reward " + reward);
             // the budget: the adaptive controller's target met on average over the run, and no batch
             // (a noisy one-sample estimate on rollouts up to one version old) beyond 2.5 × target
             assertTrue(kl.stream().mapToDouble(Double::doubleValue).average().orElseThrow() <= TARGET_KL
