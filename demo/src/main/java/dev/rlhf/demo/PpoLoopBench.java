@@ -6,13 +6,18 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.UUID;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import com.google.protobuf.util.JsonFormat;
+import com.google.protobuf.util.Timestamps;
 
 import dev.rlhf.proto.v1.DataSource;
 import dev.rlhf.proto.v1.Job;
@@ -150,27 +155,26 @@ public final class PpoLoopBench {
      * the last of the run's rollouts sampled from it (Rollout.created_at), and how many.
      */
     private static void timeline(String bootstrap, String jobId, String run) throws Exception {
-        java.util.Map<Long, Long> announced = new java.util.TreeMap<>();
+        Map<Long, Long> announced = new TreeMap<>();
         for (var rec : TopicReader.readAll(bootstrap, "rlhf.models.v1")) {
             ModelVersion v = ModelVersion.parseFrom(rec.value());
             if (v.getTrainingJobId().equals(jobId)) {
                 announced.put(v.getVersion(), rec.timestamp());
             }
         }
-        java.util.Map<Long, List<Long>> created = new java.util.HashMap<>();
+        Map<Long, List<Long>> created = new HashMap<>();
         for (var rec : TopicReader.readAll(bootstrap, "rlhf.rollouts.v1")) {
             Rollout r = Rollout.parseFrom(rec.value());
             if (r.getRunId().equals(run)) {
                 created.computeIfAbsent(r.getPolicy().getVersion(), k -> new ArrayList<>())
-                        .add(com.google.protobuf.util.Timestamps.toMillis(r.getCreatedAt()));
+                        .add(Timestamps.toMillis(r.getCreatedAt()));
             }
         }
         List<long[]> rows = new ArrayList<>();
         for (var e : announced.entrySet()) {
             List<Long> ts = created.getOrDefault(e.getKey(), List.of());
             if (!ts.isEmpty()) {
-                rows.add(new long[] {java.util.Collections.min(ts) - e.getValue(),
-                    java.util.Collections.max(ts) - e.getValue(), ts.size()});
+                rows.add(new long[] {Collections.min(ts) - e.getValue(), Collections.max(ts) - e.getValue(), ts.size()});
             }
         }
         if (rows.size() < 2) {

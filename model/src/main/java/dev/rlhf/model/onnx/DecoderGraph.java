@@ -257,7 +257,6 @@ public final class DecoderGraph {
      * replaces several: fewer, wider products keep both cores busier at decode batch sizes.
      */
     private String fused(String name, String... parts) {
-        int in = (int) w.get(parts[0]).shape()[1];
         int total = 0;
         for (String part : parts) {
             Tensor t = w.get(part);
@@ -266,6 +265,7 @@ public final class DecoderGraph {
             }
             total += (int) t.shape()[0];
         }
+        int in = (int) w.get(parts[0]).shape()[1];
         float[] out = new float[in * total];
         int offset = 0;
         for (String part : parts) {

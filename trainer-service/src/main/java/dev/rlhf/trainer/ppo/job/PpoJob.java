@@ -9,6 +9,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
 import ai.djl.ndarray.NDManager;
@@ -161,7 +166,7 @@ public final class PpoJob {
             saved.trained().forEach(line -> trainedIds.add(line.substring(line.indexOf('\t') + 1)));
         }
         listener.started(saved == null ? -1 : iteration, policy, reference);
-        java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+        ExecutorService writer = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, group + "-checkpoint");
             t.setDaemon(true);
             return t;
@@ -253,7 +258,7 @@ public final class PpoJob {
         } finally {
             writer.shutdown();
             try {
-                writer.awaitTermination(60, java.util.concurrent.TimeUnit.SECONDS);
+                writer.awaitTermination(60, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
@@ -262,7 +267,7 @@ public final class PpoJob {
     }
 
     /** A checkpoint being written, and the positions to commit once it is durable. */
-    private record PendingCheckpoint(java.util.concurrent.Future<Path> written, Map<Integer, Long> positions) {
+    private record PendingCheckpoint(Future<Path> written, Map<Integer, Long> positions) {
     }
 
     /** Waits for {@code pending} (if any) to be durable, then commits its positions; returns null. */
@@ -275,7 +280,7 @@ public final class PpoJob {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while the checkpoint was written", e);
-        } catch (java.util.concurrent.ExecutionException e) {
+        } catch (ExecutionException e) {
             throw e.getCause() instanceof IOException io ? io : new IOException("writing the checkpoint failed", e);
         }
         feed.commit(pending.positions());
