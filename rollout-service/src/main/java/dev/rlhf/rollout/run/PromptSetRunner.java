@@ -93,15 +93,15 @@ public final class PromptSetRunner extends RunDriver {
                     return;
                 }
                 int samples = run.effective().samplesPerPrompt();
+                boolean paced;
                 try {
-                    if (pacer != null && !pacer.acquire(samples, run::accepting)) {
-                        run.abandoned(null); // admitted, never started: the run stopped while it waited
-                        slots.release();
-                        return;
-                    }
+                    paced = pacer == null || pacer.acquire(samples, run::accepting);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    run.abandoned(null);
+                    paced = false;
+                }
+                if (!paced) {
+                    run.abandoned(null); // admitted, never started: the run stopped while it waited
                     slots.release();
                     return;
                 }
