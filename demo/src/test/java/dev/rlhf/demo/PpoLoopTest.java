@@ -88,6 +88,9 @@ class PpoLoopTest {
             List<Double> reward = iterations.stream().map(e -> e.getMetricsMap().get("ppo/mean_reward")).toList();
             List<Double> kl = iterations.stream().map(e -> e.getMetricsMap().get("ppo/kl")).toList();
             System.out.println("PPO through the services: reward " + reward + ", KL " + kl);
+            for (String key : List.of("ppo/approx_kl", "ppo/optimizer_steps", "ppo/clip_fraction")) {
+                System.out.println("  " + key + " " + iterations.stream().map(e -> e.getMetricsMap().get(key)).toList());
+            }
             // the first batch is the SFT policy's (the run is paced: one batch per version); the
             // last three come from versions 5 to 7 updates later
             double first = reward.get(0);

@@ -33,7 +33,7 @@ import jakarta.enterprise.context.ApplicationScoped;
  * checkpoint's positions).
  * Each iteration becomes a job event (stage "iteration") whose metrics are PPO's diagnostics
  * ({@code ppo/mean_score}, {@code ppo/kl}, {@code ppo/beta}, {@code ppo/clip_fraction},
- * {@code ppo/approx_kl}, {@code ppo/entropy}, {@code ppo/value_explained_variance},
+ * {@code ppo/approx_kl}, {@code ppo/optimizer_steps}, {@code ppo/entropy}, {@code ppo/value_explained_variance},
  * {@code ppo/response_length}, {@code ppo/logprob_mismatch}), what the rollout feed skipped
  * ({@code rollouts/stale}, {@code rollouts/other_run}, {@code rollouts/too_long},
  * {@code rollouts/repeat}, {@code rollouts/unreadable}) and where the time went
@@ -146,6 +146,7 @@ public class PpoJobRunner {
         m.put("ppo/value_loss", d.valueLoss());
         m.put("ppo/clip_fraction", d.clipFraction());
         m.put("ppo/approx_kl", d.approxKl());
+        m.put("ppo/optimizer_steps", (double) d.optimizerSteps());
         m.put("ppo/entropy", d.entropy());
         m.put("ppo/value_explained_variance", d.explainedVariance());
         m.put("ppo/response_length", d.meanResponseLength());

@@ -90,7 +90,7 @@ class PpoJobGrpcTest {
         List<JobEvent> iterations = events.stream().filter(e -> e.getStage().equals("iteration")).toList();
         assertEquals(2, iterations.size());
         for (String metric : List.of("ppo/kl", "ppo/beta", "ppo/clip_fraction", "ppo/approx_kl", "ppo/entropy",
-                "ppo/value_explained_variance", "ppo/response_length", "ppo/logprob_mismatch", "ppo/mean_score")) {
+                "ppo/optimizer_steps", "ppo/value_explained_variance", "ppo/response_length", "ppo/logprob_mismatch", "ppo/mean_score")) {
             assertTrue(iterations.get(1).getMetricsMap().containsKey(metric), metric + " in " + iterations.get(1));
         }
         assertTrue(iterations.get(1).getMetricsMap().get("rollouts/other_run") >= 16, iterations.get(1).toString());

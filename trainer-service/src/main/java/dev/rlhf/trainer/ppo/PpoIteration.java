@@ -29,7 +29,8 @@ import dev.rlhf.trainer.engine.LlamaModel;
  * <li>GAE(γ, λ) ({@link GeneralizedAdvantageEstimator}); advantages whitened over the batch;
  * <li>{@code epochs} passes of shuffled minibatches: clipped policy loss + c_v · clipped value
  * loss − c_H · entropy, global-norm clipping, AdamW (one optimizer for the policy's weights, one
- * with its own learning rate for the value head);
+ * with its own learning rate for the value head); optionally stopped early once a minibatch's
+ * approximate KL to π_old exceeds {@link Config#maxApproxKl};
  * <li>the KL controller updated with the batch's mean sequence KL.
  * </ol>
  * Sequences are right-padded; the token at position t + 1 is scored by the logits (and the
@@ -53,22 +54,30 @@ public final class PpoIteration {
      * @param criticLearningRate of the critic: the value head
      * @param whitenAdvantages   advantages whitened over the batch (PpoConfig: unless skip_advantage_whitening)
      * @param seed               of the minibatch order, mixed with the iteration number
+     * @param maxApproxKl        early stop: the first minibatch whose approximate KL(π_old ‖ π) per
+     *                           token, before its step, exceeds this ends the iteration unstepped
+     *                           (0 = never)
      */
     public record Config(int epochs, int minibatch, double clipRange, double valueClip, double valueCoef,
             double entropyCoef, double gamma, double lambda, double scoreClip, double learningRate,
-            double criticLearningRate, double maxGradNorm, boolean whitenAdvantages, long seed) {
+            double criticLearningRate, double maxGradNorm, boolean whitenAdvantages, long seed, double maxApproxKl) {
         public Config {
             if (epochs < 1 || minibatch < 1 || !(learningRate > 0) || !(criticLearningRate > 0) || valueCoef < 0
-                    || entropyCoef < 0) {
-                throw new IllegalArgumentException("need epochs, minibatch >= 1, learning rates > 0, coefficients >= 0");
+                    || entropyCoef < 0 || !(maxApproxKl >= 0)) {
+                throw new IllegalArgumentException("need epochs, minibatch >= 1, learning rates > 0, coefficients and"
+                        + " max approximate KL >= 0");
             }
         }
     }
 
-    /** What an iteration saw and did (PPO's usual diagnostics). */
+    /**
+     * What an iteration saw and did (PPO's usual diagnostics). The losses, clip fraction, approximate
+     * KL and entropy are means over the minibatches seen, the one that stopped the iteration early
+     * included; {@code optimizerSteps} counts the steps taken (epochs × minibatches unless stopped early).
+     */
     public record Diagnostics(double meanScore, double meanKl, double beta, double policyLoss, double valueLoss,
             double clipFraction, double approxKl, double entropy, double explainedVariance, double meanResponseLength,
-            double logprobMismatch) {
+            double logprobMismatch, int optimizerSteps) {
     }
 
     private final ActorCritic model;
@@ -196,9 +205,11 @@ public final class PpoIteration {
         for (int i = 0; i < b; i++) {
             order.add(i);
         }
-        for (int epoch = 0; epoch < cfg.epochs(); epoch++) {
+        int stepped = 0;
+        boolean stop = false;
+        for (int epoch = 0; epoch < cfg.epochs() && !stop; epoch++) {
             Collections.shuffle(order, shuffle);
-            for (int from = 0; from < b; from += cfg.minibatch()) {
+            for (int from = 0; from < b && !stop; from += cfg.minibatch()) {
                 List<Integer> rows = order.subList(from, Math.min(b, from + cfg.minibatch()));
                 List<Rollout> part = rows.stream().map(rollouts::get).toList();
                 Batch x = Batch.of(part);
@@ -228,10 +239,14 @@ public final class PpoIteration {
                         sumClip += pl.clipFraction();
                         sumApproxKl += pl.approxKl();
                         sumEntropy += entropy.getFloat();
+                        stop = cfg.maxApproxKl() > 0 && pl.approxKl() > cfg.maxApproxKl();
                     }
-                    Gradients.clipGlobalNorm(model.parameters().values(), cfg.maxGradNorm());
-                    actor.step(cfg.learningRate());
-                    critic.step(cfg.criticLearningRate());
+                    if (!stop) {
+                        Gradients.clipGlobalNorm(model.parameters().values(), cfg.maxGradNorm());
+                        actor.step(cfg.learningRate());
+                        critic.step(cfg.criticLearningRate());
+                        stepped++;
+                    }
                     Gradients.zero(model.parameters().values());
                 }
                 steps++;
@@ -243,7 +258,7 @@ public final class PpoIteration {
         return new Diagnostics(java.util.Arrays.stream(scores).average().orElse(0), meanKl, beta, sumPolicy / steps,
                 sumValue / steps, sumClip / steps, sumApproxKl / steps, sumEntropy / steps,
                 MaskedStatistics.explainedVariance(est.returns(), oldValues, m), length,
-                mismatchTokens == 0 ? Double.NaN : mismatch / mismatchTokens);
+                mismatchTokens == 0 ? Double.NaN : mismatch / mismatchTokens, stepped);
     }
 
     /** Rows {@code rows} of {@code x}, cut or zero-padded to width {@code w}. */

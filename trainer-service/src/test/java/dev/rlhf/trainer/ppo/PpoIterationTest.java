@@ -50,7 +50,7 @@ class PpoIterationTest {
         double targetKl = 2.0;
         KlController kl = KlController.of(true, 0.05, targetKl, 2000);
         PpoIteration.Config cfg = new PpoIteration.Config(4, 16, 0.2, 0.2, 0.5, 0.0, 1.0, 0.95, 0, 3e-3, 3e-3, 1.0, true,
-                7);
+                7, 0);
         List<PpoIteration.Diagnostics> history = new ArrayList<>();
         Random prompts = new Random(1);
         try (NDManager m = NDManager.newBaseManager();
@@ -93,5 +93,35 @@ class PpoIterationTest {
                 + history.stream().map(d -> String.format("%.2f", d.meanKl())).toList());
         assertTrue(history.stream().allMatch(d -> d.logprobMismatch() < 1e-3), "serving and training logprobs agree");
         assertTrue(last.entropy() > 0);
+    }
+
+    @Test
+    void aMinibatchBeyondTheApproximateKlLimitEndsTheIterationUnstepped() {
+        ModelConfig c = new ModelConfig(64, 32, 64, 2, 4, 2, 1e-5, 10000, 32, true, 1, List.of(2), 0, "llama");
+        Map<String, Tensor> init = new LinkedHashMap<>();
+        LlamaWeights.random(c, 5).forEach(t -> init.put(t.name(), t));
+        Random r = new Random(3);
+        List<PpoIteration.Rollout> rollouts = new ArrayList<>();
+        for (int i = 0; i < 32; i++) {
+            int[] response = {3 + r.nextInt(60), 3 + r.nextInt(60), 3 + r.nextInt(60)};
+            rollouts.add(new PpoIteration.Rollout(new int[] {1, 3 + r.nextInt(60)}, response, null, score(response, 64)));
+        }
+        // 2 epochs × 4 minibatches; a large learning rate, so that π moves away from π_old at the first step
+        int[] steps = new int[3];
+        double[] limits = {0, 1e-9, 1e9};
+        for (int k = 0; k < limits.length; k++) {
+            PpoIteration.Config cfg = new PpoIteration.Config(2, 8, 0.2, 0.2, 0.5, 0.0, 1.0, 0.95, 0, 1e-2, 1e-2, 1.0,
+                    true, 7, limits[k]);
+            try (NDManager m = NDManager.newBaseManager();
+                    ActorCritic policy = new ActorCritic(c, init, null, m);
+                    LlamaModel reference = LlamaModel.of(c, init, m)) {
+                steps[k] = new PpoIteration(policy, reference, m, KlController.of(false, 0.05, 6, 10_000), cfg)
+                        .run(rollouts, 0).optimizerSteps();
+            }
+        }
+        assertEquals(8, steps[0], "no limit: every minibatch of every epoch");
+        // the first minibatch is measured against π_old itself (approximate KL 0); the second, after a step, is over
+        assertEquals(1, steps[1], "a limit the second minibatch exceeds");
+        assertEquals(8, steps[2], "a limit never reached");
     }
 }

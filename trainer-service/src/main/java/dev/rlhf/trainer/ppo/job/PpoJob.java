@@ -324,6 +324,7 @@ public final class PpoJob {
             metrics.put("ppo.beta", d.beta());
             metrics.put("ppo.clip_fraction", d.clipFraction());
             metrics.put("ppo.approx_kl", d.approxKl());
+            metrics.put("ppo.optimizer_steps", (double) d.optimizerSteps());
             metrics.put("ppo.entropy", d.entropy());
             metrics.put("ppo.value_explained_variance", d.explainedVariance());
             metrics.put("ppo.response_length", d.meanResponseLength());

@@ -67,7 +67,7 @@ public record PpoSettings(String policyName, long policyVersion, String referenc
         for (var e : new Object[][] {{"ppo.value_clip_range", valueClip}, {"ppo.kl_coef", klCoef},
                 {"ppo.target_kl", targetKl}, {"ppo.entropy_coef", c.getEntropyCoef()}, {"ppo.vf_coef", vf},
                 {"ppo.missing_eos_penalty", c.getMissingEosPenalty()}, {"ppo.reward_clip", c.getRewardClip()},
-                {"ppo.actor_optimizer.max_grad_norm", maxGradNorm}}) {
+                {"ppo.actor_optimizer.max_grad_norm", maxGradNorm}, {"ppo.max_approx_kl", c.getMaxApproxKl()}}) {
             double v = (Double) e[1];
             if (!(v >= 0) || Double.isInfinite(v)) {
                 throw new IllegalArgumentException(e[0] + " must be a finite number >= 0, got " + v);
@@ -82,7 +82,7 @@ public record PpoSettings(String policyName, long policyVersion, String referenc
         int exportEvery = c.getExportEveryIterations() == 0 ? 1 : c.getExportEveryIterations();
         PpoIteration.Config it = new PpoIteration.Config(c.getPpoEpochs() == 0 ? 1 : c.getPpoEpochs(), minibatch, clip,
                 valueClip, vf, c.getEntropyCoef(), gamma, lambda, c.getRewardClip(), actorLr, criticLr, maxGradNorm,
-                !c.getSkipAdvantageWhitening(), c.getSeed());
+                !c.getSkipAdvantageWhitening(), c.getSeed(), c.getMaxApproxKl());
         return new PpoSettings(c.getPolicyInit().getName().isEmpty() ? "policy" : c.getPolicyInit().getName(),
                 c.getPolicyInit().getVersion(),
                 c.getReference().getName().isEmpty() ? "reference" : c.getReference().getName(),

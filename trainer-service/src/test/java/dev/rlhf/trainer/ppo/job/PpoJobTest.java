@@ -98,6 +98,9 @@ class PpoJobTest {
                 .startsWith("ppo.kl_horizon must exceed"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> PpoSettings.of(PpoConfig.newBuilder()
                 .setPtxCoef(0.5).build(), "t")).getMessage().startsWith("ppo.ptx_coef"));
+        assertEquals("ppo.max_approx_kl must be a finite number >= 0, got -0.1", assertThrows(
+                IllegalArgumentException.class, () -> PpoSettings.of(PpoConfig.newBuilder().setMaxApproxKl(-0.1)
+                        .build(), "t")).getMessage());
         PpoSettings d = PpoSettings.of(PpoConfig.getDefaultInstance(), "t");
         assertEquals(512, d.batchSize());
         assertEquals(0.05, d.klCoef());
@@ -105,6 +108,7 @@ class PpoJobTest {
         assertEquals(1e-6, d.iteration().learningRate());
         assertEquals(9e-6, d.iteration().criticLearningRate());
         assertEquals(0.2, d.iteration().valueClip());
+        assertEquals(0, d.iteration().maxApproxKl(), "no early stop unless asked");
         assertEquals(0, PpoSettings.of(PpoConfig.newBuilder().setValueClipRange(0).setKlCoef(0).build(), "t")
                 .iteration().valueClip());
     }
