@@ -36,12 +36,12 @@ final class PpoLoop {
     }
 
     /**
-     * The job: batches of {@code batch} rollouts of {@code run} in minibatches of 16, two epochs
+     * The job: batches of {@code batch} rollouts of {@code run} in four minibatches, two epochs
      * stopped early at an approximate KL to the sampling policy of {@link #MAX_APPROX_KL} per
      * token, adaptive KL from β = 0.2 towards {@link #TARGET_KL}, rollouts at most one version old.
      */
     static PpoConfig config(String run, int batch, int iterations, double learningRate) {
-        return PpoConfig.newBuilder().setRolloutRunId(run).setRolloutBatchSize(batch).setMinibatchSize(16)
+        return PpoConfig.newBuilder().setRolloutRunId(run).setRolloutBatchSize(batch).setMinibatchSize(batch / 4)
                 .setPpoEpochs(2).setMaxIterations(iterations).setAdaptiveKl(true).setTargetKl(TARGET_KL).setKlCoef(0.2)
                 .setKlHorizon(1_000).setMaxPolicyLag(1).setMaxApproxKl(MAX_APPROX_KL).setSeed(1)
                 .setActorOptimizer(OptimizerConfig.newBuilder().setLearningRate(learningRate))

@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 
 import org.jboss.logging.Logger;
@@ -35,6 +36,8 @@ public class ModelRegistry {
     private final MeterRegistry meters;
     private final ModelStore store;
     private final Map<String, ServedModel> current = new ConcurrentHashMap<>();
+    /** Long polls of ListModels: per name, what waits for a version newer than its key. */
+    private final Map<String, Map<CompletableFuture<Void>, Long>> waiting = new ConcurrentHashMap<>();
 
     ModelRegistry(PolicyConfig config, MeterRegistry meters) {
         this.config = config;
@@ -101,6 +104,22 @@ public class ModelRegistry {
     }
 
     /**
+     * Completes once a version of {@code name} newer than {@code version} is served (at once
+     * if one is); the caller bounds the wait (e.g. {@code completeOnTimeout}) and may cancel it.
+     */
+    public CompletableFuture<Void> newerThan(String name, long version) {
+        CompletableFuture<Void> f = new CompletableFuture<>();
+        Map<CompletableFuture<Void>, Long> waiters = waiting.computeIfAbsent(name, k -> new ConcurrentHashMap<>());
+        waiters.put(f, version);
+        f.whenComplete((x, e) -> waiters.remove(f));
+        ServedModel m = current.get(name);
+        if (m != null && m.versionNumber() > version) {
+            f.complete(null); // served already (or swapped in while registering)
+        }
+        return f;
+    }
+
+    /**
      * Loads, verifies, warms up and serves {@code name} version {@code version}.
      *
      * @return whether the version is now served (false: refused, the old one still serves)
@@ -129,6 +148,11 @@ public class ModelRegistry {
         LOG.infof("serving %s v%d (%s)%s; verified and loaded in %d ms, warmed up in %d ms", name, version,
                 loaded.version().dir(), old == null ? "" : ", replacing v" + old.versionNumber(),
                 (warm - start) / 1_000_000, (System.nanoTime() - warm) / 1_000_000);
+        waiting.getOrDefault(name, Map.of()).forEach((f, newerThan) -> {
+            if (version > newerThan) {
+                f.complete(null);
+            }
+        });
         if (old != null) {
             retire(old);
         }

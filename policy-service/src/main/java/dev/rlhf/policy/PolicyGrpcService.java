@@ -49,6 +49,9 @@ import io.smallrye.common.annotation.Blocking;
 @GrpcService
 public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
 
+    /** Longest wait of a ListModels long poll (policy.proto wait_max). */
+    private static final long MAX_LIST_WAIT_MS = 30_000;
+
     static final Metadata.Key<String> RETRY_AFTER_MS = Metadata.Key.of("retry-after-ms", Metadata.ASCII_STRING_MARSHALLER);
 
     private final ModelRegistry registry;
@@ -319,8 +322,35 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
 
     @Override
     public void listModels(ListModelsRequest request, StreamObserver<ListModelsResponse> out) {
+        if (!request.hasNewerThan()) {
+            if (request.hasWaitMax()) {
+                out.onError(invalid("wait_max is only for a long poll: set newer_than too"));
+                return;
+            }
+            answerListModels(request, out);
+            return;
+        }
+        long waitMs = request.hasWaitMax() ? request.getWaitMax().getSeconds() * 1000
+                + request.getWaitMax().getNanos() / 1_000_000 : MAX_LIST_WAIT_MS / 3;
+        if (request.getName().isEmpty() || request.getNewerThan() < 0 || waitMs <= 0 || waitMs > MAX_LIST_WAIT_MS) {
+            out.onError(invalid(request.getName().isEmpty() ? "name is required with newer_than (a long poll waits for"
+                    + " one model)" : request.getNewerThan() < 0 ? "newer_than must be >= 0, got "
+                            + request.getNewerThan() : "wait_max must be in (0, 30 s], got " + waitMs + " ms"));
+            return;
+        }
+        // a long poll: answered from the swapping thread (or the timeout's), never blocking this one
+        var waiting = registry.newerThan(request.getName(), request.getNewerThan())
+                .completeOnTimeout(null, waitMs, java.util.concurrent.TimeUnit.MILLISECONDS);
+        ((ServerCallStreamObserver<ListModelsResponse>) out).setOnCancelHandler(() -> waiting.cancel(false));
+        waiting.thenRun(() -> answerListModels(request, out));
+    }
+
+    private void answerListModels(ListModelsRequest request, StreamObserver<ListModelsResponse> out) {
         ListModelsResponse.Builder b = ListModelsResponse.newBuilder();
         for (dev.rlhf.policy.ServedModel m : registry.all()) {
+            if (!request.getName().isEmpty() && !m.name().equals(request.getName())) {
+                continue;
+            }
             var c = m.config();
             long params = dev.rlhf.model.LlamaWeights.expectedShapes(c).values().stream()
                     .mapToLong(s -> Arrays.stream(s).reduce(1, (x, y) -> x * y)).sum();

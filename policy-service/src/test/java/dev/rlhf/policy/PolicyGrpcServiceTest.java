@@ -161,6 +161,33 @@ class PolicyGrpcServiceTest {
     }
 
     @Test
+    void listModelsFiltersByNameAndALongPollWaitsForANewerVersionOrItsWaitMax() {
+        var reference = stub.listModels(ListModelsRequest.newBuilder().setName("reference").build()).getModelsList();
+        assertEquals(List.of("reference"), reference.stream().map(m -> m.getModel().getName()).toList());
+        long v = reference.get(0).getModel().getVersion();
+        // newer than the one before: answered at once
+        long start = System.nanoTime();
+        assertEquals(v, stub.listModels(ListModelsRequest.newBuilder().setName("reference").setNewerThan(v - 1)
+                .setWaitMax(com.google.protobuf.Duration.newBuilder().setSeconds(20)).build()).getModels(0).getModel()
+                .getVersion());
+        assertTrue(System.nanoTime() - start < 5_000_000_000L, "not held for the wait");
+        // newer than the served one: held for wait_max, then answered with what is served
+        start = System.nanoTime();
+        assertEquals(v, stub.listModels(ListModelsRequest.newBuilder().setName("reference").setNewerThan(v)
+                .setWaitMax(com.google.protobuf.Duration.newBuilder().setNanos(300_000_000)).build()).getModels(0)
+                .getModel().getVersion());
+        assertTrue(System.nanoTime() - start >= 290_000_000L, "held until wait_max");
+        for (var bad : List.of(ListModelsRequest.newBuilder().setNewerThan(1).build(),
+                ListModelsRequest.newBuilder().setName("reference").setNewerThan(1).setWaitMax(
+                        com.google.protobuf.Duration.newBuilder().setSeconds(31)).build(),
+                ListModelsRequest.newBuilder().setName("reference").setWaitMax(
+                        com.google.protobuf.Duration.newBuilder().setSeconds(1)).build())) {
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> stub.listModels(bad));
+            assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().getDescription());
+        }
+    }
+
+    @Test
     void overloadIsResourceExhaustedWithARetryHint() throws Exception {
         // max batch 4 + max queue 4 (test profile): 16 long generations cannot all be taken
         List<CompletableFuture<Status>> calls = new ArrayList<>();
@@ -351,6 +378,10 @@ class PolicyGrpcServiceTest {
             t.start();
             clients.add(t);
         }
+        // a long poll for the next version, answered by the swap
+        var nextServed = PolicyServiceGrpc.newFutureStub(channel).listModels(ListModelsRequest.newBuilder()
+                .setName("policy").setNewerThan(before).setWaitMax(com.google.protobuf.Duration.newBuilder()
+                        .setSeconds(30)).build());
         // a new version in the store, announced on the real broker
         TinyModelStore.write(TinyModelStore.root, 42, "policy");
         long next = new ModelStore(TinyModelStore.root).latest("policy").getAsLong();
@@ -368,6 +399,8 @@ class PolicyGrpcServiceTest {
             t.join(10_000);
         }
         assertEquals(next, served, "the announced version is served");
+        assertEquals(next, nextServed.get(5, java.util.concurrent.TimeUnit.SECONDS).getModels(0).getModel().getVersion(),
+                "the long poll answered with the swapped-in version");
         assertEquals(List.of(), failures, "no request failed during the swap");
         assertTrue(versionsSeen.contains(next), "responses name the version that answered: " + versionsSeen);
 

@@ -45,10 +45,16 @@ public class GrpcUpstreams implements Upstreams {
     }
 
     @Override
-    public long servedVersion(String model) {
+    public long servedVersion(String model, long newerThan, Duration wait) {
+        ListModelsRequest.Builder request = ListModelsRequest.newBuilder().setName(model);
+        if (newerThan >= 0) {
+            request.setNewerThan(newerThan).setWaitMax(com.google.protobuf.Duration.newBuilder()
+                    .setSeconds(wait.getSeconds()).setNanos(wait.getNano()));
+        }
         try {
-            return policy.withDeadlineAfter(5, TimeUnit.SECONDS).listModels(ListModelsRequest.getDefaultInstance())
-                    .getModelsList().stream().filter(m -> m.getModel().getName().equals(model))
+            return policy.withDeadlineAfter(5_000 + (newerThan >= 0 ? wait.toMillis() : 0), TimeUnit.MILLISECONDS)
+                    .listModels(request.build()).getModelsList().stream()
+                    .filter(m -> m.getModel().getName().equals(model))
                     .mapToLong(m -> m.getModel().getVersion()).max().orElse(-1);
         } catch (io.grpc.StatusRuntimeException e) {
             return -1;

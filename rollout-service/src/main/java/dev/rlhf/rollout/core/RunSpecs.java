@@ -20,6 +20,9 @@ public final class RunSpecs {
 
     /** Largest K (rollout.proto: 1..64). */
     public static final int MAX_SAMPLES_PER_PROMPT = 64;
+
+    /** Most allowances a paced run may draw ahead of the served version (rollout.proto versions_ahead). */
+    public static final int MAX_VERSIONS_AHEAD = 4;
     /** Run ids: 1..64 chars of [A-Za-z0-9._-]. */
     public static final Pattern RUN_ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
     /** Prompt-set names: file names without extension, 1..128 chars of [A-Za-z0-9._-], not starting with a dot. */
@@ -160,6 +163,11 @@ public final class RunSpecs {
                 p.add("spec.samples_per_policy_version waits for newer versions, so spec.policy.version must be 0"
                         + " (the current version), was " + spec.getPolicy().getVersion());
             }
+        }
+        if (spec.getVersionsAhead() < 0 || spec.getVersionsAhead() > MAX_VERSIONS_AHEAD) {
+            p.add("spec.versions_ahead must be in 0.." + MAX_VERSIONS_AHEAD + ", was " + spec.getVersionsAhead());
+        } else if (spec.getVersionsAhead() > 0 && paced == 0) {
+            p.add("spec.versions_ahead needs spec.samples_per_policy_version (the allowance it counts in)");
         }
         return p;
     }

@@ -19,7 +19,8 @@ import dev.rlhf.rollout.core.RunSpecs;
  * record to dead-letter). The run completes when the passes are done, max_prompts prompts
  * have completed or max_duration has passed, and every started prompt has finished.
  * With {@code samples_per_policy_version} a {@link VersionPacer} holds starts back until
- * policy-service serves a newer version. Nothing is committed: a run lives in one
+ * policy-service serves a newer version (or, with {@code versions_ahead}, until the run is no
+ * more than that many allowances ahead of it). Nothing is committed: a run lives in one
  * instance's memory and a restart forgets it.
  */
 public final class PromptSetRunner extends RunDriver {
@@ -44,8 +45,9 @@ public final class PromptSetRunner extends RunDriver {
         this.maxConcurrency = run.effective().maxConcurrency();
         long paced = run.spec().getSamplesPerPolicyVersion();
         String policy = run.effective().policy().getName();
-        this.pacer = paced == 0 ? null : new VersionPacer(run.id(), paced, () -> upstreams.servedVersion(policy),
-                Duration.ofSeconds(60), Duration.ofMillis(20));
+        this.pacer = paced == 0 ? null : new VersionPacer(run.id(), paced, run.spec().getVersionsAhead(),
+                known -> upstreams.servedVersion(policy, known, Duration.ofMillis(500)), Duration.ofSeconds(60),
+                Duration.ofMillis(20));
     }
 
     @Override

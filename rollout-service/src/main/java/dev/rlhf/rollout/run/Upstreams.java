@@ -22,7 +22,9 @@ public interface Upstreams {
 
     /**
      * The newest version of {@code model} that policy-service serves (PolicyService.ListModels),
-     * or -1 when the call fails or the model is not served.
+     * or -1 when the call fails or the model is not served. With {@code newerThan} >= 0 a long
+     * poll: the answer comes once a newer version is served, or after {@code wait} with the
+     * version served then.
      */
-    long servedVersion(String model);
+    long servedVersion(String model, long newerThan, Duration wait);
 }

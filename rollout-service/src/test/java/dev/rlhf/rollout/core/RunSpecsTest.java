@@ -83,6 +83,13 @@ class RunSpecsTest {
                         .setPolicy(dev.rlhf.proto.v1.ModelRef.newBuilder().setName("policy").setVersion(3)).build(),
                         DEFAULTS));
         assertTrue(RunSpecs.problems(ppo(4).setSamplesPerPolicyVersion(64).build(), DEFAULTS).isEmpty());
+        // running ahead: counted in allowances, so only with pacing, and at most 4
+        assertEquals(List.of("spec.versions_ahead needs spec.samples_per_policy_version (the allowance it counts in)"),
+                RunSpecs.problems(ppo(4).setVersionsAhead(1).build(), DEFAULTS));
+        assertEquals(List.of("spec.versions_ahead must be in 0..4, was 5"),
+                RunSpecs.problems(ppo(4).setSamplesPerPolicyVersion(64).setVersionsAhead(5).build(), DEFAULTS));
+        assertTrue(RunSpecs.problems(ppo(4).setSamplesPerPolicyVersion(64).setVersionsAhead(1).build(), DEFAULTS)
+                .isEmpty());
     }
 
     @Test

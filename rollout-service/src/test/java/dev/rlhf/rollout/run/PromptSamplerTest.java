@@ -57,7 +57,7 @@ class PromptSamplerTest {
         }
 
         @Override
-        public long servedVersion(String model) {
+        public long servedVersion(String model, long newerThan, Duration wait) {
             return V5.getVersion();
         }
 
