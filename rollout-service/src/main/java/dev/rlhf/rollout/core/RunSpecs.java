@@ -20,7 +20,6 @@ public final class RunSpecs {
 
     /** Largest K (rollout.proto: 1..64). */
     public static final int MAX_SAMPLES_PER_PROMPT = 64;
-
     /** Most allowances a paced run may draw ahead of the served version (rollout.proto versions_ahead). */
     public static final int MAX_VERSIONS_AHEAD = 4;
     /** Run ids: 1..64 chars of [A-Za-z0-9._-]. */

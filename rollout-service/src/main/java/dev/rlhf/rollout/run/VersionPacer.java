@@ -16,7 +16,8 @@ import org.jboss.logging.Logger;
  * not published go back to the allowance. When no newer version appears within
  * {@code patience}, another allowance is given, so a consumer that needs more samples than
  * it got is never left waiting. The served version is asked for only once the allowance is
- * spent (a swap in the middle of an allowance is noticed then).
+ * spent (a swap in the middle of an allowance is noticed then), with a long poll that
+ * policy-service answers as soon as it serves a newer version.
  *
  * <p>{@link #acquire} is called by the run's one driving thread, {@link #release} by workers.
  */
@@ -26,7 +27,7 @@ final class VersionPacer {
 
     private final String runId;
     private final long allowance;
-    /** Samples that may be started, less those started: {@code (1 + ahead) · allowance} at most. */
+    /** Most samples started and not yet credited back by newer versions: {@code (1 + ahead) · allowance}. */
     private final long limit;
     private final LongUnaryOperator servedNewerThan;
     private final Duration patience;
