@@ -27,6 +27,7 @@ import dev.rlhf.demo.task.Demonstration;
 import dev.rlhf.demo.task.GoldJudge;
 import dev.rlhf.demo.task.Quality;
 import dev.rlhf.demo.task.SimulatedLabeler;
+import dev.rlhf.model.ValidationSplit;
 import dev.rlhf.proto.v1.DataSource;
 import dev.rlhf.proto.v1.GenerateRequest;
 import dev.rlhf.proto.v1.GenerateResponse;
@@ -87,8 +88,17 @@ public final class Demo {
 
     private static final double LABELER_TEMPERATURE = 0.1;
 
-    /** What a run measured: the report's figures. */
-    public record Outcome(double rmAccuracy, double noiseCeiling, int labels, double winRate, double goldSft,
+    /** Share of the labeled prompts the reward-model job holds out (its validation split). */
+    private static final double RM_VALIDATION = 0.2;
+
+    /**
+     * What a run measured: the report's figures. {@code noiseCeiling} is the labelers' expected
+     * agreement with the gold judge on the pairs the reward model is validated on (its
+     * held-out prompts), the ceiling its held-out accuracy is compared with;
+     * {@code noiseCeilingAll} on every labeled pair.
+     */
+    public record Outcome(double rmAccuracy, double noiseCeiling, double noiseCeilingAll, int labels, double winRate,
+            double goldSft,
             double goldFinal, double meanKl, double maxKl, List<Double> proxyReward, List<Double> goldReward,
             List<Double> kl, Path results) {
     }
@@ -236,10 +246,15 @@ public final class Demo {
                 post(http, stack.port("feedback-gateway"), key, events);
             }
             Files.write(out.resolve("preferences.jsonl"), choices);
-            double ceiling = labeler.noiseCeiling(compared);
+            double ceilingAll = labeler.noiseCeiling(compared);
+            // the reward model is validated on the pairs of its held-out prompts: their ceiling is its bar
+            List<SimulatedLabeler.Comparison> rmHeldOut = compared.stream()
+                    .filter(c -> ValidationSplit.heldOut(c.prompt(), seed, RM_VALIDATION)).toList();
+            double ceiling = rmHeldOut.isEmpty() ? ceilingAll : labeler.noiseCeiling(rmHeldOut);
             int preferences = awaitPreferences(bootstrap, since, compared.size());
             stage("preferences", compared.size() + " choices posted, " + preferences + " preferences normalised;"
-                    + String.format(" labelers' noise ceiling %.3f", ceiling));
+                    + String.format(" labelers' noise ceiling %.3f (%.3f on the reward model's held-out prompts)",
+                            ceilingAll, ceiling));
 
             // 3. the reward model, served
             JobEvent rm = await(trainer, trainer.submitJob(SubmitJobRequest.newBuilder()
@@ -247,7 +262,7 @@ public final class Demo {
                             .newBuilder().setData(DataSource.newBuilder().setTopic("rlhf.preferences.v1")
                                     .setSince(Timestamps.fromMillis(since.toEpochMilli())))
                             .setInitFrom(ModelRef.newBuilder().setName("policy").setVersion(sftVersion))
-                            .setEpochs(size.rmEpochs()).setBatchSize(16).setValidationFraction(0.2).setSeed(seed)
+                            .setEpochs(size.rmEpochs()).setBatchSize(16).setValidationFraction(RM_VALIDATION).setSeed(seed)
                             .setRewardL2Coef(0.01).setOptimizer(OptimizerConfig.newBuilder().setLearningRate(1e-3)))
                     .build()), "reward model");
             double rmAccuracy = rm.getJob().getMetricsMap().getOrDefault("rm.validation_accuracy", Double.NaN);
@@ -298,7 +313,7 @@ public final class Demo {
             }
             double meanKl = kl.stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
             double maxKl = kl.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);
-            Outcome o = new Outcome(rmAccuracy, ceiling, compared.size(), wins / heldOut.size(),
+            Outcome o = new Outcome(rmAccuracy, ceiling, ceilingAll, compared.size(), wins / heldOut.size(),
                     sumBefore / heldOut.size(), sumAfter / heldOut.size(), meanKl, maxKl, proxy, goldPerVersion, kl,
                     out);
             Report.write(o, heldOut, before, after, gold, log, PpoLoop.TARGET_KL);

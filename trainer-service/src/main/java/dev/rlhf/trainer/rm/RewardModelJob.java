@@ -21,6 +21,7 @@ import dev.rlhf.model.ModelKind;
 import dev.rlhf.model.ModelStore;
 import dev.rlhf.model.StoredVersion;
 import dev.rlhf.model.Tensor;
+import dev.rlhf.model.ValidationSplit;
 import dev.rlhf.model.onnx.DecoderGraph;
 import dev.rlhf.model.ort.OrtDecoder;
 import dev.rlhf.model.text.ChatTemplate;
@@ -146,9 +147,7 @@ public final class RewardModelJob {
                     w[k] = (float) (p.weight() * (cfg.bootstrap() && cfg.members() > 1 ? poisson1(bootstrap) : 1));
                 }
                 Encoded e = new Encoded(p.prompt(), c, r, (float) (cfg.marginScale() * p.margin()), w);
-                boolean held = Math.floorMod((p.prompt().hashCode() ^ Long.hashCode(cfg.seed())) * 0x9E3779B9, 1000)
-                        < cfg.validationFraction() * 1000;
-                (held ? validation : train).add(e);
+                (ValidationSplit.heldOut(p.prompt(), cfg.seed(), cfg.validationFraction()) ? validation : train).add(e);
             }
         }
         if (train.isEmpty()) {

@@ -21,6 +21,7 @@ import dev.rlhf.model.ModelStore;
 import dev.rlhf.model.SafeTensors;
 import dev.rlhf.model.StoredVersion;
 import dev.rlhf.model.Tensor;
+import dev.rlhf.model.ValidationSplit;
 import dev.rlhf.model.onnx.DecoderGraph;
 import dev.rlhf.model.text.ChatTemplate;
 import dev.rlhf.model.text.DefaultTokenizer;
@@ -124,8 +125,7 @@ public final class SftJob {
         List<ChatTemplate.Encoded> train = new ArrayList<>();
         List<ChatTemplate.Encoded> validation = new ArrayList<>();
         for (int i = 0; i < encoded.size(); i++) {
-            boolean held = Math.floorMod(keys.get(i).hashCode() * 0x9E3779B9, 1000) < cfg.validationFraction() * 1000;
-            (held ? validation : train).add(encoded.get(i));
+            (ValidationSplit.heldOut(keys.get(i), 0, cfg.validationFraction()) ? validation : train).add(encoded.get(i));
         }
         if (train.isEmpty()) {
             throw new IllegalArgumentException("no demonstrations left for training after the validation split");
