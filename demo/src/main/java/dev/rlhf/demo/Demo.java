@@ -98,9 +98,8 @@ public final class Demo {
      * {@code noiseCeilingAll} on every labeled pair.
      */
     public record Outcome(double rmAccuracy, double noiseCeiling, double noiseCeilingAll, int labels, double winRate,
-            double goldSft,
-            double goldFinal, double meanKl, double maxKl, List<Double> proxyReward, List<Double> goldReward,
-            List<Double> kl, Path results) {
+            double goldSft, double goldFinal, double meanKl, double maxKl, List<Double> proxyReward,
+            List<Double> goldReward, List<Double> kl, Path results) {
     }
 
     private final Path root;
@@ -262,8 +261,9 @@ public final class Demo {
                             .newBuilder().setData(DataSource.newBuilder().setTopic("rlhf.preferences.v1")
                                     .setSince(Timestamps.fromMillis(since.toEpochMilli())))
                             .setInitFrom(ModelRef.newBuilder().setName("policy").setVersion(sftVersion))
-                            .setEpochs(size.rmEpochs()).setBatchSize(16).setValidationFraction(RM_VALIDATION).setSeed(seed)
-                            .setRewardL2Coef(0.01).setOptimizer(OptimizerConfig.newBuilder().setLearningRate(1e-3)))
+                            .setEpochs(size.rmEpochs()).setBatchSize(16).setValidationFraction(RM_VALIDATION)
+                            .setSeed(seed).setRewardL2Coef(0.01)
+                            .setOptimizer(OptimizerConfig.newBuilder().setLearningRate(1e-3)))
                     .build()), "reward model");
             double rmAccuracy = rm.getJob().getMetricsMap().getOrDefault("rm.validation_accuracy", Double.NaN);
             stage("reward model", String.format("held-out accuracy %.3f (noise ceiling %.3f); starting reward- and"
