@@ -221,13 +221,9 @@ public final class PpoJob {
                 boolean last = s.maxIterations() > 0 && iteration == s.maxIterations();
                 // 9. a new policy version, served once announced
                 StoredVersion exported = null;
-                boolean exporting = iteration % s.exportEvery() == 0 || last;
-                boolean checkpointed = iteration % s.checkpointEvery() == 0 || last;
-                // the weights copied out once, for the version and the checkpoint
-                List<Tensor> weightsNow = exporting || checkpointed ? model.policyWeights() : null;
-                if (exporting) {
-                    exported = export(weightsNow, config, policy, currentName.equals(s.outputName()) ? currentVersion
-                            : 0, d, iteration);
+                if (iteration % s.exportEvery() == 0 || last) {
+                    exported = export(model, config, policy, currentName.equals(s.outputName()) ? currentVersion : 0,
+                            d, iteration);
                     announcer.announce(exported);
                     lastExported = exported;
                     currentName = exported.name();
@@ -236,8 +232,9 @@ public final class PpoJob {
                 long t3 = System.nanoTime();
                 // 10. the checkpoint, then the consumer group's offsets: a snapshot now, written by
                 //     the writer thread while the next batch arrives (the last one at once)
+                boolean checkpointed = iteration % s.checkpointEvery() == 0 || last;
                 if (checkpointed) {
-                    List<Tensor> state = new ArrayList<>(weightsNow);
+                    List<Tensor> state = new ArrayList<>(model.policyWeights());
                     state.add(model.valueHead());
                     PpoCheckpoint.State st = new PpoCheckpoint.State(iteration, kl.state(),
                             ppo.actorOptimizer().steps(), ppo.criticOptimizer().steps(), feed.positions(),
@@ -315,9 +312,9 @@ public final class PpoJob {
                 + " in the store " + store.root()));
     }
 
-    private StoredVersion export(List<Tensor> weights, ModelConfig config, StoredVersion init, long parent,
+    private StoredVersion export(ActorCritic model, ModelConfig config, StoredVersion init, long parent,
             PpoIteration.Diagnostics d, long iteration) throws IOException {
-        Path folder = VersionFolder.write(config, weights, init.file("tokenizer.json"),
+        Path folder = VersionFolder.write(config, model.policyWeights(), init.file("tokenizer.json"),
                 DecoderGraph.Head.CAUSAL_LM);
         try {
             Map<String, Double> metrics = new LinkedHashMap<>();
