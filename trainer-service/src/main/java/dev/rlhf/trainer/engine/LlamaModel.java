@@ -122,7 +122,8 @@ public final class LlamaModel implements AutoCloseable {
         NDArray q5 = q.reshape(b, kv, heads / kv, t, hd);
         NDArray k5 = k.expandDims(2);
         NDArray v5 = v.expandDims(2);
-        NDArray scores = q5.matMul(k5.transpose(0, 1, 2, 4, 3)).mul(1.0 / Math.sqrt(hd)).add(additive);
+        NDArray scores = q5.matMul(k5.transpose(0, 1, 2, 4, 3)).mul(Scalars.of(q5, 1.0 / Math.sqrt(hd)))
+                .add(additive);
         NDArray ctx = scores.softmax(-1).matMul(v5).reshape(b, heads, t, hd).transpose(0, 2, 1, 3)
                 .reshape(b, t, (long) heads * hd);
         x = x.add(linear(ctx, pre + "self_attn.o_proj.weight"));
@@ -150,7 +151,8 @@ public final class LlamaModel implements AutoCloseable {
 
     /** RMSNorm: x / sqrt(mean(x²) + eps) · w. */
     private NDArray rmsNorm(NDArray x, NDArray w) {
-        return x.div(x.square().mean(new int[] {-1}, true).add(c.rmsNormEps()).sqrt()).mul(w);
+        NDArray meanSquare = x.square().mean(new int[] {-1}, true);
+        return x.div(meanSquare.add(Scalars.of(meanSquare, c.rmsNormEps())).sqrt()).mul(w);
     }
 
     /** x · Wᵀ with W [out, in]. */

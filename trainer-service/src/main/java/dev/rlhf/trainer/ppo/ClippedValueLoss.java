@@ -2,6 +2,7 @@ package dev.rlhf.trainer.ppo;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import dev.rlhf.trainer.engine.Scalars;
 
 /**
  * The clipped value loss of PPO for the critic (the OpenAI baselines ppo2 form, used by
@@ -49,12 +50,14 @@ public record ClippedValueLoss(double clipRange) {
         NDArray r = returns.stopGradient(); // [B, T]
         NDArray unclipped = values.sub(r).square(); // [B, T]
         if (clipRange == 0) {
-            return new Result(MaskedStatistics.mean(unclipped, m, tokens).mul(0.5f), 0);
+            NDArray mean = MaskedStatistics.mean(unclipped, m, tokens);
+            return new Result(mean.mul(Scalars.of(mean, 0.5)), 0);
         }
         NDArray old = oldValues.stopGradient(); // [B, T]
         NDArray vClipped = values.maximum(old.sub((float) clipRange)).minimum(old.add((float) clipRange)); // [B, T]
         NDArray clipped = vClipped.sub(r).square(); // [B, T]
-        NDArray loss = MaskedStatistics.mean(unclipped.maximum(clipped), m, tokens).mul(0.5f);
+        NDArray mean = MaskedStatistics.mean(unclipped.maximum(clipped), m, tokens);
+        NDArray loss = mean.mul(Scalars.of(mean, 0.5));
         NDArray clippedActive = clipped.gt(unclipped).toType(DataType.FLOAT32, false); // [B, T]
         return new Result(loss, MaskedStatistics.mean(clippedActive, m, tokens).getFloat());
     }

@@ -1,6 +1,7 @@
 package dev.rlhf.trainer.ppo;
 
 import ai.djl.ndarray.NDArray;
+import dev.rlhf.trainer.engine.Scalars;
 
 /**
  * Per-token estimators of KL(p ‖ q) from the logprobs of a token sampled from p (J. Schulman,
@@ -36,7 +37,8 @@ public enum KlEstimator {
 
         @Override
         public NDArray of(NDArray logp, NDArray logq) {
-            return logq.sub(logp).square().mul(0.5f);
+            NDArray squared = logq.sub(logp).square();
+            return squared.mul(Scalars.of(squared, 0.5));
         }
     },
     /** k3 = (r − 1) − log r with r = q/p. */
@@ -50,7 +52,7 @@ public enum KlEstimator {
         @Override
         public NDArray of(NDArray logp, NDArray logq) {
             NDArray logR = logq.sub(logp);
-            return logR.exp().sub(1f).sub(logR);
+            return logR.exp().sub(Scalars.of(logR, 1)).sub(logR);
         }
     };
 

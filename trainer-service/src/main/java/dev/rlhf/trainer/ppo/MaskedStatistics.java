@@ -2,6 +2,7 @@ package dev.rlhf.trainer.ppo;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import dev.rlhf.trainer.engine.Scalars;
 
 /**
  * Statistics over the masked entries of a batch only (padding never counts), and the
@@ -111,7 +112,8 @@ public final class MaskedStatistics {
         if (!(tokens > 0)) {
             throw new IllegalArgumentException("token count must be > 0, got " + tokens);
         }
-        return x.mul(mask).sum().div((float) tokens);
+        NDArray sum = x.mul(mask).sum();
+        return sum.div(Scalars.of(sum, tokens));
     }
 
     /** Σ mask of a [B, T] 0/1 array, at least 1 (an all-padding batch then averages to 0). */

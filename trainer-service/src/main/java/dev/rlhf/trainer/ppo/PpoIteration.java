@@ -16,6 +16,7 @@ import ai.djl.training.GradientCollector;
 import dev.rlhf.trainer.engine.AdamW;
 import dev.rlhf.trainer.engine.Gradients;
 import dev.rlhf.trainer.engine.LlamaModel;
+import dev.rlhf.trainer.engine.Scalars;
 
 /**
  * One PPO iteration on a batch of rollouts (Ziegler et al. 2019; Ouyang et al. 2022), the
@@ -231,8 +232,8 @@ public final class PpoIteration {
                                 MaskedStatistics.tokens(tokenMask));
                         ClippedPolicyLoss.Result pl = policyLoss.of(logp, oldLp, adv, tokenMask);
                         ClippedValueLoss.Result vl = valueLoss.of(values, oldV, ret, tokenMask);
-                        NDArray loss = pl.loss().add(vl.loss().mul((float) cfg.valueCoef()))
-                                .sub(entropy.mul((float) cfg.entropyCoef()));
+                        NDArray loss = pl.loss().add(vl.loss().mul(Scalars.of(entropy, cfg.valueCoef())))
+                                .sub(entropy.mul(Scalars.of(entropy, cfg.entropyCoef())));
                         gc.backward(loss);
                         sumPolicy += pl.loss().getFloat();
                         sumValue += vl.loss().getFloat();

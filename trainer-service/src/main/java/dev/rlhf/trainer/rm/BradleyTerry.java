@@ -1,6 +1,7 @@
 package dev.rlhf.trainer.rm;
 
 import ai.djl.ndarray.NDArray;
+import dev.rlhf.trainer.engine.Scalars;
 
 /**
  * The Bradley–Terry preference loss of a reward model (InstructGPT §3.5; margin as in
@@ -28,10 +29,12 @@ public final class BradleyTerry {
      */
     public static NDArray loss(NDArray chosen, NDArray rejected, NDArray margin, NDArray weight, double l2Coef) {
         NDArray x = chosen.sub(rejected).sub(margin);
-        NDArray nll = x.neg().maximum(0f).add(x.abs().neg().exp().add(1f).log()); // softplus(−x)
+        NDArray zero = Scalars.of(x, 0);
+        NDArray nll = x.neg().maximum(zero).add(x.abs().neg().exp().add(Scalars.of(x, 1)).log()); // softplus(−x)
         NDArray loss = nll.mul(weight).sum().div(weight.sum().maximum(1e-12f));
         if (l2Coef > 0) {
-            loss = loss.add(chosen.add(rejected).square().mean().mul((float) l2Coef));
+            NDArray meanSquare = chosen.add(rejected).square().mean();
+            loss = loss.add(meanSquare.mul(Scalars.of(meanSquare, l2Coef)));
         }
         return loss;
     }
