@@ -232,7 +232,7 @@ public final class PpoIteration {
                                 MaskedStatistics.tokens(tokenMask));
                         ClippedPolicyLoss.Result pl = policyLoss.of(logp, oldLp, adv, tokenMask);
                         ClippedValueLoss.Result vl = valueLoss.of(values, oldV, ret, tokenMask);
-                        NDArray loss = pl.loss().add(vl.loss().mul(Scalars.of(entropy, cfg.valueCoef())))
+                        NDArray loss = pl.loss().add(vl.loss().mul(Scalars.of(vl.loss(), cfg.valueCoef())))
                                 .sub(entropy.mul(Scalars.of(entropy, cfg.entropyCoef())));
                         gc.backward(loss);
                         sumPolicy += pl.loss().getFloat();
