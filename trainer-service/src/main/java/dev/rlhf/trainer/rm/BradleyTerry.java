@@ -29,8 +29,8 @@ public final class BradleyTerry {
      */
     public static NDArray loss(NDArray chosen, NDArray rejected, NDArray margin, NDArray weight, double l2Coef) {
         NDArray x = chosen.sub(rejected).sub(margin);
-        NDArray zero = Scalars.of(x, 0);
-        NDArray nll = x.neg().maximum(zero).add(x.abs().neg().exp().add(Scalars.of(x, 1)).log()); // softplus(−x)
+        // softplus(−x)
+        NDArray nll = x.neg().maximum(Scalars.of(x, 0)).add(x.abs().neg().exp().add(Scalars.of(x, 1)).log());
         NDArray loss = nll.mul(weight).sum().div(weight.sum().maximum(1e-12f));
         if (l2Coef > 0) {
             NDArray meanSquare = chosen.add(rejected).square().mean();
