@@ -53,7 +53,8 @@ import dev.rlhf.testkit.TopicReader;
  * {@code bin/rlhf demo [--quick] [--keep] [--attach] [--out DIR] [--seed N]}: the whole RLHF pipeline on
  * the bundled task ({@link DemoTask}), every step through the services' public APIs:
  * <ol>
- * <li>SFT on the task's demonstrations (mixed quality) via {@code TrainerService.SubmitJob};
+ * <li>a base model: SFT from scratch on {@link DemoTask#pretrainingCorpus} (copying, sums), then
+ * SFT from it on the task's demonstrations (mixed quality), both via {@code TrainerService.SubmitJob};
  * <li>the SFT policy answers the held-out prompts (the baseline) and samples two answers per
  * training prompt via {@code PolicyService.Generate} (each logged as an interaction);
  * <li>simulated labelers ({@link SimulatedLabeler}: the hidden {@link GoldJudge} plus
@@ -79,14 +80,16 @@ public final class Demo {
      * @param expectedSeconds what such a run takes on the reference machine (2 cores): the basis
      *                        of the progress lines' estimate of the time left
      */
-    public record Size(int sftEpochs, int labelPrompts, int rmEpochs, int ppoIterations, int ppoBatch, int evalPrompts,
-            int expectedSeconds) {
+    public record Size(int pretrainEpochs, int sftEpochs, int labelPrompts, int rmEpochs, int ppoIterations,
+            int ppoBatch, int evalPrompts, int expectedSeconds) {
     }
 
-    public static final Size QUICK = new Size(12, 400, 3, 6, 64, 40, 75);
-    public static final Size DEFAULT = new Size(20, 3000, 2, 80, 64, 65, 210);
+    public static final Size QUICK = new Size(2, 12, 400, 3, 6, 64, 40, 110);
+    public static final Size DEFAULT = new Size(4, 20, 3000, 2, 80, 64, 65, 270);
 
     private static final double LABELER_TEMPERATURE = 0.1;
+    private static final int PRETRAIN_COPIES = 3000;
+    private static final int PRETRAIN_SUM_REPEATS = 10;
 
     /** Share of the labeled prompts the reward-model job holds out (its validation split). */
     private static final double RM_VALIDATION = 0.2;
@@ -178,6 +181,22 @@ public final class Demo {
             TrainerServiceGrpc.TrainerServiceBlockingStub trainer = TrainerServiceGrpc.newBlockingStub(
                     stack.channel("trainer-service"));
 
+            // 0. a base model: pretraining on general skills (copying, single-digit sums), so that
+            //    fine-tuning starts, as it does in practice, from a model that knows something
+            Path corpus = out.resolve("pretraining.jsonl");
+            Files.write(corpus, DemoTask.pretrainingCorpus(seed, PRETRAIN_COPIES, PRETRAIN_SUM_REPEATS).stream()
+                    .map(d -> "{\"prompt\":" + json(d.prompt()) + ",\"response\":" + json(d.response()) + "}").toList());
+            stage("pretrain", PRETRAIN_COPIES + 81 * PRETRAIN_SUM_REPEATS + " examples, " + size.pretrainEpochs()
+                    + " epochs");
+            JobEvent pretrained = await(trainer, trainer.submitJob(SubmitJobRequest.newBuilder()
+                    .setKind(JobKind.JOB_KIND_SFT).setJobName("demo-pretrain").setSft(SftConfig.newBuilder()
+                            .setData(DataSource.newBuilder().setPath(corpus.toAbsolutePath().toString()))
+                            .setOutputName("base").setSkipReferenceExport(true).setEpochs(size.pretrainEpochs())
+                            .setBatchSize(32).setValidationFraction(0.02).setSeed(seed)
+                            .setOptimizer(OptimizerConfig.newBuilder().setLearningRate(3e-3).setWarmupSteps(20)))
+                    .build()), "pretrain");
+            long baseVersion = pretrained.getJob().getProducedModels(0).getVersion();
+
             // 1. SFT on the task's demonstrations and a second one per prompt of a kind drawn by the
             //    task's shares: the policy then answers a prompt in more than one way, which is what
             //    labelers compare
@@ -193,7 +212,9 @@ public final class Demo {
             Files.write(demos, lines);
             stage("sft", lines.size() + " demonstrations, " + size.sftEpochs() + " epochs");
             JobEvent sft = await(trainer, trainer.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_SFT)
-                    .setJobName("demo-sft").setSft(SftConfig.newBuilder().setData(DataSource.newBuilder()
+                    .setJobName("demo-sft").setSft(SftConfig.newBuilder()
+                            .setInit(ModelRef.newBuilder().setName("base").setVersion(baseVersion))
+                            .setData(DataSource.newBuilder()
                             .setPath(demos.toAbsolutePath().toString())).setEpochs(size.sftEpochs()).setBatchSize(16)
                             .setValidationFraction(0.05).setSeed(seed).setOptimizer(OptimizerConfig.newBuilder()
                                     .setLearningRate(3e-3).setWarmupSteps(10)))

@@ -36,6 +36,9 @@ public final class DemoTask {
             "Wim", "Xena", "Yusuf", "Zoe", "Ada", "Bruno", "Chen", "Dana", "Eli", "Farah", "Gus", "Hugo", "Ines",
             "Jon", "Kai", "Lars", "Maya", "Noor", "Omar", "Pia", "Quinn", "Ravi", "Sofia", "Tom", "Una", "Vik",
             "Wen", "Yara", "Zane", "Aiko", "Bea", "Cleo", "Dima", "Elsa", "Finn", "Gia", "Hiro");
+    /** Syllables of the pretraining corpus's invented names. */
+    private static final List<String> SYLLABLES = List.of("Ka", "Lo", "Mi", "Ru", "Te", "So", "Na", "Vi", "Do",
+            "Fe", "Gu", "Ha", "Ji", "Pe", "Ro", "Za", "Be", "Ti", "Mo", "Ly");
     /** The hat colors. */
     static final List<String> COLORS = List.of("red", "blue", "green", "yellow", "black", "white");
 
@@ -109,6 +112,47 @@ public final class DemoTask {
     /** @return one demonstration per training prompt, in the order of {@link #trainPrompts()} */
     public List<Demonstration> demonstrations() {
         return demonstrations;
+    }
+
+    /**
+     * A small pretraining corpus, the stand-in for what a base model knows before fine-tuning:
+     * {@code copies} "Repeat after me: S" exercises, S a sentence of a random kind about an
+     * invented name (two syllables from a fixed list, rarely a roster name), a random color or
+     * a random single-digit sum; and every single-digit sum, {@code sumRepeats} times, as "Add
+     * a and b." → "a plus b makes a+b.". No prompt is one of the task's, so the corpus shows
+     * none of the behaviour the labelers judge (which kind of answer a prompt gets); it holds
+     * copying and the arithmetic a base model knows, the held-out addends' sums included.
+     * Seeded, in a random order.
+     *
+     * @return (prompt, response) examples
+     */
+    public static List<Demonstration> pretrainingCorpus(long seed, int copies, int sumRepeats) {
+        Random random = new Random(seed ^ 0x5DEECE66DL);
+        List<Demonstration> out = new ArrayList<>();
+        for (int i = 0; i < copies; i++) {
+            String name = SYLLABLES.get(random.nextInt(SYLLABLES.size()))
+                    + SYLLABLES.get(random.nextInt(SYLLABLES.size())).toLowerCase(java.util.Locale.ROOT);
+            String color = COLORS.get(random.nextInt(COLORS.size()));
+            int a = 1 + random.nextInt(9);
+            int b = 1 + random.nextInt(9);
+            List<Instruction> about = List.of(new Instruction.Greet(name), new Instruction.Goodbye(name),
+                    new Instruction.Hat(name, color), new Instruction.Addition(a, b));
+            Instruction instruction = about.get(random.nextInt(about.size()));
+            Quality[] kinds = Quality.values();
+            List<String> sentences = responses(instruction, kinds[random.nextInt(kinds.length)]);
+            String sentence = sentences.get(random.nextInt(sentences.size()));
+            out.add(new Demonstration("Repeat after me: " + sentence, sentence, Quality.HELPFUL));
+        }
+        for (int r = 0; r < sumRepeats; r++) {
+            for (int a = 1; a <= 9; a++) {
+                for (int b = 1; b <= 9; b++) {
+                    out.add(new Demonstration("Add " + a + " and " + b + ".", a + " plus " + b + " makes " + (a + b)
+                            + ".", Quality.HELPFUL));
+                }
+            }
+        }
+        Collections.shuffle(out, random);
+        return out;
     }
 
     /**

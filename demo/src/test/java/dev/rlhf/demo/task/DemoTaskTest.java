@@ -112,6 +112,33 @@ class DemoTaskTest {
         assertTrue(nameless.stream().noneMatch(r -> r.contains("{")), nameless::toString);
     }
 
+    @Test
+    void pretrainingCorpusIsSeededFitsNoTemplateAndStatesEverySum() {
+        List<Demonstration> corpus = DemoTask.pretrainingCorpus(7, 200, 2);
+        assertEquals(corpus, DemoTask.pretrainingCorpus(7, 200, 2));
+        assertNotEquals(corpus, DemoTask.pretrainingCorpus(8, 200, 2));
+        assertEquals(200 + 2 * 81, corpus.size());
+        // no example is one of the task's prompts: the corpus teaches skills, not the task
+        for (Demonstration d : corpus) {
+            assertThrows(IllegalArgumentException.class, () -> Instruction.parse(d.prompt()), d.prompt());
+        }
+        for (int a = 1; a <= 9; a++) {
+            for (int b = 1; b <= 9; b++) {
+                String fact = a + " plus " + b + " makes " + (a + b) + ".";
+                assertEquals(2, corpus.stream().filter(d -> d.response().equals(fact)).count(), fact);
+            }
+        }
+        // copying: each "Repeat after me" answer is what follows the colon; the sentences vary and
+        // almost none names a roster person
+        List<Demonstration> repeats = corpus.stream().filter(d -> d.prompt().startsWith("Repeat after me: ")).toList();
+        assertEquals(200, repeats.size());
+        repeats.forEach(d -> assertEquals(d.prompt().substring("Repeat after me: ".length()), d.response()));
+        assertTrue(repeats.stream().map(Demonstration::response).distinct().count() > 100, "the sentences vary");
+        long roster = repeats.stream().filter(d -> DemoTask.NAMES.stream().anyMatch(n -> d.response()
+                .matches(".*\\b" + n + "\\b.*"))).count();
+        assertTrue(roster < repeats.size() / 10, roster + " of the sentences name a roster person");
+    }
+
     private static void assertShares(List<Demonstration> demos, double tolerance) {
         Map<Quality, Long> counts = demos.stream()
                 .collect(Collectors.groupingBy(Demonstration::quality, () -> new EnumMap<>(Quality.class),
