@@ -53,8 +53,9 @@ import dev.rlhf.testkit.TopicReader;
  * {@code bin/rlhf demo [--quick] [--keep] [--attach] [--out DIR] [--seed N]}: the whole RLHF pipeline on
  * the bundled task ({@link DemoTask}), every step through the services' public APIs:
  * <ol>
- * <li>a base model: SFT from scratch on {@link DemoTask#pretrainingCorpus} (copying, sums), then
- * SFT from it on the task's demonstrations (mixed quality), both via {@code TrainerService.SubmitJob};
+ * <li>a base model: SFT from scratch on {@link DemoTask#pretrainingCorpus} (copying, names, sums), then
+ * SFT from it on the task's demonstrations (mixed quality) with some of the corpus replayed, both via
+ * {@code TrainerService.SubmitJob};
  * <li>the SFT policy answers the held-out prompts (the baseline) and samples two answers per
  * training prompt via {@code PolicyService.Generate} (each logged as an interaction);
  * <li>simulated labelers ({@link SimulatedLabeler}: the hidden {@link GoldJudge} plus
@@ -84,12 +85,15 @@ public final class Demo {
             int ppoBatch, int evalPrompts, int expectedSeconds) {
     }
 
-    public static final Size QUICK = new Size(2, 12, 400, 3, 6, 64, 40, 110);
-    public static final Size DEFAULT = new Size(4, 20, 3000, 2, 80, 64, 65, 270);
+    public static final Size QUICK = new Size(2, 12, 400, 3, 6, 64, 40, 180);
+    public static final Size DEFAULT = new Size(4, 20, 3000, 2, 80, 64, 65, 375);
 
     private static final double LABELER_TEMPERATURE = 0.1;
     private static final int PRETRAIN_COPIES = 3000;
+    private static final int PRETRAIN_EXTRACTIONS = 3000;
     private static final int PRETRAIN_SUM_REPEATS = 10;
+    /** Pretraining examples mixed into the SFT data. */
+    private static final int SFT_REPLAY = 1200;
 
     /** Share of the labeled prompts the reward-model job holds out (its validation split). */
     private static final double RM_VALIDATION = 0.2;
@@ -181,13 +185,14 @@ public final class Demo {
             TrainerServiceGrpc.TrainerServiceBlockingStub trainer = TrainerServiceGrpc.newBlockingStub(
                     stack.channel("trainer-service"));
 
-            // 0. a base model: pretraining on general skills (copying, single-digit sums), so that
-            //    fine-tuning starts, as it does in practice, from a model that knows something
+            // 0. a base model: pretraining on general skills and knowledge (copying, names, single-digit
+            //    sums), so that fine-tuning starts, as it does in practice, from a model that knows something
             Path corpus = out.resolve("pretraining.jsonl");
-            Files.write(corpus, DemoTask.pretrainingCorpus(seed, PRETRAIN_COPIES, PRETRAIN_SUM_REPEATS).stream()
-                    .map(d -> "{\"prompt\":" + json(d.prompt()) + ",\"response\":" + json(d.response()) + "}").toList());
-            stage("pretrain", PRETRAIN_COPIES + 81 * PRETRAIN_SUM_REPEATS + " examples, " + size.pretrainEpochs()
-                    + " epochs");
+            List<String> corpusLines = DemoTask.pretrainingCorpus(seed, PRETRAIN_COPIES, PRETRAIN_EXTRACTIONS,
+                    PRETRAIN_SUM_REPEATS).stream().map(d -> "{\"prompt\":" + json(d.prompt()) + ",\"response\":"
+                            + json(d.response()) + "}").toList();
+            Files.write(corpus, corpusLines);
+            stage("pretrain", corpusLines.size() + " examples, " + size.pretrainEpochs() + " epochs");
             JobEvent pretrained = await(trainer, trainer.submitJob(SubmitJobRequest.newBuilder()
                     .setKind(JobKind.JOB_KIND_SFT).setJobName("demo-pretrain").setSft(SftConfig.newBuilder()
                             .setData(DataSource.newBuilder().setPath(corpus.toAbsolutePath().toString()))
@@ -209,8 +214,12 @@ public final class Demo {
                 lines.add("{\"prompt\":" + json(d.prompt()) + ",\"response\":"
                         + json(other.get(draw.nextInt(other.size()))) + "}");
             }
+            // and some of the corpus replayed, so that fine-tuning keeps what the base model knows
+            int demonstrations = lines.size();
+            lines.addAll(corpusLines.subList(0, Math.min(SFT_REPLAY, corpusLines.size())));
             Files.write(demos, lines);
-            stage("sft", lines.size() + " demonstrations, " + size.sftEpochs() + " epochs");
+            stage("sft", demonstrations + " demonstrations and " + (lines.size() - demonstrations)
+                    + " pretraining examples, " + size.sftEpochs() + " epochs");
             JobEvent sft = await(trainer, trainer.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_SFT)
                     .setJobName("demo-sft").setSft(SftConfig.newBuilder()
                             .setInit(ModelRef.newBuilder().setName("base").setVersion(baseVersion))

@@ -18,7 +18,10 @@ import java.util.Random;
  * <p>{@link #create} splits the roster and the 81 addition pairs at random into a training
  * part and a held-out part, so a held-out prompt uses the same templates but a name (or a
  * pair of addends) no training prompt contains: the held-out prompts measure whether the
- * model generalises across slot values, not whether it memorised prompts. The training set
+ * model generalises across slot values, not whether it memorised prompts. (The names and
+ * sums themselves are known to the base model: {@link #pretrainingCorpus} holds them all,
+ * as a real base model's corpus would; what no held-out prompt shares with training is the
+ * behaviour, i.e. which kind of answer it gets.) The training set
  * has 48 of the 58 names (a greeting, a goodbye and {@value #HATS_PER_NAME} hat questions
  * each) and {@value #TRAIN_PAIRS} additions: 306 prompts; the held-out set has the other
  * {@value #HELD_OUT_NAMES} names and 15 additions: 65 prompts.
@@ -39,6 +42,9 @@ public final class DemoTask {
     /** Syllables of the pretraining corpus's invented names. */
     private static final List<String> SYLLABLES = List.of("Ka", "Lo", "Mi", "Ru", "Te", "So", "Na", "Vi", "Do",
             "Fe", "Gu", "Ha", "Ji", "Pe", "Ro", "Za", "Be", "Ti", "Mo", "Ly");
+    /** Sentences of the pretraining corpus that name someone, {@code {N}}. */
+    private static final List<String> CARRIERS = List.of("{N} is here.", "I saw {N} today.", "This is {N}'s cup.",
+            "Ask {N} about it.", "{N} went home.");
     /** The hat colors. */
     static final List<String> COLORS = List.of("red", "blue", "green", "yellow", "black", "white");
 
@@ -116,22 +122,28 @@ public final class DemoTask {
 
     /**
      * A small pretraining corpus, the stand-in for what a base model knows before fine-tuning:
-     * {@code copies} "Repeat after me: S" exercises, S a sentence of a random kind about an
-     * invented name (two syllables from a fixed list, rarely a roster name), a random color or
-     * a random single-digit sum; and every single-digit sum, {@code sumRepeats} times, as "Add
-     * a and b." → "a plus b makes a+b.". No prompt is one of the task's, so the corpus shows
-     * none of the behaviour the labelers judge (which kind of answer a prompt gets); it holds
-     * copying and the arithmetic a base model knows, the held-out addends' sums included.
-     * Seeded, in a random order.
+     * <ul>
+     * <li>{@code copies} "Repeat after me: S" → S, S a sentence of a random kind about an
+     * invented name (two or three syllables from a fixed list), a random color or a random
+     * single-digit sum;
+     * <li>{@code extractions} "Who is named in: C" → "The name is N.", C one of a few carrier
+     * sentences ("I saw N today.") around N, half the time a roster name and otherwise an
+     * invented one: a base model knows common names, and this is where the demo's learns them
+     * and learns to pick a name out of a prompt;
+     * <li>every single-digit sum, {@code sumRepeats} times, as "Add a and b." → "a plus b makes
+     * a+b.": arithmetic every base model knows.
+     * </ul>
+     * So the corpus holds every roster name and every sum, the held-out prompts' included, as a
+     * real base model's would; but no prompt in it is one of the task's, so it shows none of the
+     * behaviour the labelers judge (which kind of answer a prompt gets). Seeded, in a random order.
      *
      * @return (prompt, response) examples
      */
-    public static List<Demonstration> pretrainingCorpus(long seed, int copies, int sumRepeats) {
+    public static List<Demonstration> pretrainingCorpus(long seed, int copies, int extractions, int sumRepeats) {
         Random random = new Random(seed ^ 0x5DEECE66DL);
         List<Demonstration> out = new ArrayList<>();
         for (int i = 0; i < copies; i++) {
-            String name = SYLLABLES.get(random.nextInt(SYLLABLES.size()))
-                    + SYLLABLES.get(random.nextInt(SYLLABLES.size())).toLowerCase(java.util.Locale.ROOT);
+            String name = inventedName(random);
             String color = COLORS.get(random.nextInt(COLORS.size()));
             int a = 1 + random.nextInt(9);
             int b = 1 + random.nextInt(9);
@@ -143,6 +155,11 @@ public final class DemoTask {
             String sentence = sentences.get(random.nextInt(sentences.size()));
             out.add(new Demonstration("Repeat after me: " + sentence, sentence, Quality.HELPFUL));
         }
+        for (int i = 0; i < extractions; i++) {
+            String name = random.nextBoolean() ? NAMES.get(random.nextInt(NAMES.size())) : inventedName(random);
+            String carrier = CARRIERS.get(random.nextInt(CARRIERS.size())).replace("{N}", name);
+            out.add(new Demonstration("Who is named in: " + carrier, "The name is " + name + ".", Quality.HELPFUL));
+        }
         for (int r = 0; r < sumRepeats; r++) {
             for (int a = 1; a <= 9; a++) {
                 for (int b = 1; b <= 9; b++) {
@@ -153,6 +170,16 @@ public final class DemoTask {
         }
         Collections.shuffle(out, random);
         return out;
+    }
+
+    /** Two or three syllables of {@link #SYLLABLES}, capitalised: rarely a roster name. */
+    private static String inventedName(Random random) {
+        StringBuilder name = new StringBuilder(SYLLABLES.get(random.nextInt(SYLLABLES.size())));
+        int more = random.nextBoolean() ? 1 : 2;
+        for (int i = 0; i < more; i++) {
+            name.append(SYLLABLES.get(random.nextInt(SYLLABLES.size())).toLowerCase(java.util.Locale.ROOT));
+        }
+        return name.toString();
     }
 
     /**

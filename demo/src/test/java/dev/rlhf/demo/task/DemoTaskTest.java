@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -113,12 +114,12 @@ class DemoTaskTest {
     }
 
     @Test
-    void pretrainingCorpusIsSeededFitsNoTemplateAndStatesEverySum() {
-        List<Demonstration> corpus = DemoTask.pretrainingCorpus(7, 200, 2);
-        assertEquals(corpus, DemoTask.pretrainingCorpus(7, 200, 2));
-        assertNotEquals(corpus, DemoTask.pretrainingCorpus(8, 200, 2));
-        assertEquals(200 + 2 * 81, corpus.size());
-        // no example is one of the task's prompts: the corpus teaches skills, not the task
+    void pretrainingCorpusIsSeededFitsNoTemplateAndHoldsEveryNameAndSum() {
+        List<Demonstration> corpus = DemoTask.pretrainingCorpus(7, 200, 1000, 2);
+        assertEquals(corpus, DemoTask.pretrainingCorpus(7, 200, 1000, 2));
+        assertNotEquals(corpus, DemoTask.pretrainingCorpus(8, 200, 1000, 2));
+        assertEquals(200 + 1000 + 2 * 81, corpus.size());
+        // no example is one of the task's prompts: the corpus teaches skills and facts, not the task
         for (Demonstration d : corpus) {
             assertThrows(IllegalArgumentException.class, () -> Instruction.parse(d.prompt()), d.prompt());
         }
@@ -128,15 +129,26 @@ class DemoTaskTest {
                 assertEquals(2, corpus.stream().filter(d -> d.response().equals(fact)).count(), fact);
             }
         }
-        // copying: each "Repeat after me" answer is what follows the colon; the sentences vary and
-        // almost none names a roster person
+        // copying: each "Repeat after me" answer is what follows the colon, and the sentences vary
         List<Demonstration> repeats = corpus.stream().filter(d -> d.prompt().startsWith("Repeat after me: ")).toList();
         assertEquals(200, repeats.size());
         repeats.forEach(d -> assertEquals(d.prompt().substring("Repeat after me: ".length()), d.response()));
         assertTrue(repeats.stream().map(Demonstration::response).distinct().count() > 100, "the sentences vary");
-        long roster = repeats.stream().filter(d -> DemoTask.NAMES.stream().anyMatch(n -> d.response()
-                .matches(".*\\b" + n + "\\b.*"))).count();
-        assertTrue(roster < repeats.size() / 10, roster + " of the sentences name a roster person");
+        // names: each extraction answers with the name its carrier sentence holds; about half are
+        // roster names (every one of them, held-out ones included), the rest invented
+        List<Demonstration> extractions = corpus.stream().filter(d -> d.prompt().startsWith("Who is named in: "))
+                .toList();
+        assertEquals(1000, extractions.size());
+        List<String> names = new ArrayList<>();
+        for (Demonstration d : extractions) {
+            String name = d.response().substring("The name is ".length(), d.response().length() - 1);
+            assertTrue(d.prompt().matches(".*\\b" + name + "\\b.*"), d.prompt() + " -> " + d.response());
+            names.add(name);
+        }
+        assertEquals(Set.copyOf(DemoTask.NAMES), names.stream().filter(DemoTask.NAMES::contains)
+                .collect(Collectors.toSet()));
+        long roster = names.stream().filter(DemoTask.NAMES::contains).count();
+        assertTrue(roster > 400 && roster < 600, roster + " of 1000 names are roster names");
     }
 
     private static void assertShares(List<Demonstration> demos, double tolerance) {
