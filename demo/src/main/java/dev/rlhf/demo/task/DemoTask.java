@@ -6,6 +6,7 @@ import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 
@@ -128,8 +129,8 @@ public final class DemoTask {
      * single-digit sum;
      * <li>{@code extractions} "Who is named in: C" → "The name is N.", C one of a few carrier
      * sentences ("I saw N today.") around N, half the time a roster name and otherwise an
-     * invented one: a base model knows common names, and this is where the demo's learns them
-     * and learns to pick a name out of a prompt;
+     * invented one: a base model knows common names, and this is where the demo's base model
+     * learns them and learns to pick a name out of a prompt;
      * <li>every single-digit sum, {@code sumRepeats} times, as "Add a and b." → "a plus b makes
      * a+b.": arithmetic every base model knows.
      * </ul>
@@ -137,7 +138,8 @@ public final class DemoTask {
      * real base model's would; but no prompt in it is one of the task's, so it shows none of the
      * behaviour the labelers judge (which kind of answer a prompt gets). Seeded, in a random order.
      *
-     * @return (prompt, response) examples
+     * @return (prompt, response) examples, each marked {@link Quality#HELPFUL} (it is the exercise's
+     *         right answer)
      */
     public static List<Demonstration> pretrainingCorpus(long seed, int copies, int extractions, int sumRepeats) {
         Random random = new Random(seed ^ 0x5DEECE66DL);
@@ -177,7 +179,7 @@ public final class DemoTask {
         StringBuilder name = new StringBuilder(SYLLABLES.get(random.nextInt(SYLLABLES.size())));
         int more = random.nextBoolean() ? 1 : 2;
         for (int i = 0; i < more; i++) {
-            name.append(SYLLABLES.get(random.nextInt(SYLLABLES.size())).toLowerCase(java.util.Locale.ROOT));
+            name.append(SYLLABLES.get(random.nextInt(SYLLABLES.size())).toLowerCase(Locale.ROOT));
         }
         return name.toString();
     }
