@@ -189,8 +189,7 @@ public final class Demo {
             //    sums), so that fine-tuning starts, as it does in practice, from a model that knows something
             Path corpus = out.resolve("pretraining.jsonl");
             List<String> corpusLines = DemoTask.pretrainingCorpus(seed, PRETRAIN_COPIES, PRETRAIN_EXTRACTIONS,
-                    PRETRAIN_SUM_REPEATS).stream().map(d -> "{\"prompt\":" + json(d.prompt()) + ",\"response\":"
-                            + json(d.response()) + "}").toList();
+                    PRETRAIN_SUM_REPEATS).stream().map(d -> sftLine(d.prompt(), d.response())).toList();
             Files.write(corpus, corpusLines);
             stage("pretrain", corpusLines.size() + " examples, " + size.pretrainEpochs() + " epochs");
             JobEvent pretrained = await(trainer, trainer.submitJob(SubmitJobRequest.newBuilder()
@@ -209,10 +208,9 @@ public final class Demo {
             List<String> lines = new ArrayList<>();
             java.util.Random draw = new java.util.Random(seed);
             for (Demonstration d : task.demonstrations()) {
-                lines.add("{\"prompt\":" + json(d.prompt()) + ",\"response\":" + json(d.response()) + "}");
+                lines.add(sftLine(d.prompt(), d.response()));
                 List<String> other = DemoTask.responses(d.prompt(), kind(draw.nextDouble()));
-                lines.add("{\"prompt\":" + json(d.prompt()) + ",\"response\":"
-                        + json(other.get(draw.nextInt(other.size()))) + "}");
+                lines.add(sftLine(d.prompt(), other.get(draw.nextInt(other.size()))));
             }
             // and some of the corpus replayed, so that fine-tuning keeps what the base model knows
             int demonstrations = lines.size();
@@ -472,6 +470,11 @@ public final class Demo {
                 lastPrint[0] = System.nanoTime();
             }
         });
+    }
+
+    /** One line of an SFT job's JSONL data. */
+    private static String sftLine(String prompt, String response) {
+        return "{\"prompt\":" + json(prompt) + ",\"response\":" + json(response) + "}";
     }
 
     /** {@code s} as a JSON string literal, quotes included. */

@@ -144,6 +144,7 @@ public final class DemoTask {
     public static List<Demonstration> pretrainingCorpus(long seed, int copies, int extractions, int sumRepeats) {
         Random random = new Random(seed ^ 0x5DEECE66DL);
         List<Demonstration> out = new ArrayList<>();
+        Quality[] kinds = Quality.values();
         for (int i = 0; i < copies; i++) {
             String name = inventedName(random);
             String color = COLORS.get(random.nextInt(COLORS.size()));
@@ -152,7 +153,6 @@ public final class DemoTask {
             List<Instruction> about = List.of(new Instruction.Greet(name), new Instruction.Goodbye(name),
                     new Instruction.Hat(name, color), new Instruction.Addition(a, b));
             Instruction instruction = about.get(random.nextInt(about.size()));
-            Quality[] kinds = Quality.values();
             List<String> sentences = responses(instruction, kinds[random.nextInt(kinds.length)]);
             String sentence = sentences.get(random.nextInt(sentences.size()));
             out.add(new Demonstration("Repeat after me: " + sentence, sentence, Quality.HELPFUL));
