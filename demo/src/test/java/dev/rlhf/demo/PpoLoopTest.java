@@ -41,6 +41,7 @@ class PpoLoopTest {
 
     private static final Path ROOT = Path.of(System.getProperty("rlhf.root", ".."));
     private static final double TARGET_KL = PpoLoop.TARGET_KL;
+    private static final int ITERATIONS = 12;
 
     @TempDir
     Path tmp;
@@ -73,7 +74,7 @@ class PpoLoopTest {
 
             // 3. PPO follows the run's rollouts; the run samples from the latest served policy
             Job ppo = trainer.submitJob(SubmitJobRequest.newBuilder().setKind(JobKind.JOB_KIND_PPO).setJobName("ppo")
-                    .setPpo(PpoLoop.config(run, 64, 8, 5e-4)).build());
+                    .setPpo(PpoLoop.config(run, 64, ITERATIONS, 5e-4)).build());
             RolloutServiceGrpc.RolloutServiceBlockingStub rollouts = RolloutServiceGrpc.newBlockingStub(
                     stack.channel("rollout-service"));
             rollouts.startRun(PpoLoop.run(run, "demo", 4, 8, 24, 64));
@@ -84,7 +85,7 @@ class PpoLoopTest {
             JobEvent end = events.get(events.size() - 1);
             assertEquals(JobState.JOB_STATE_SUCCEEDED, end.getState(), end.getJob().getError());
             List<JobEvent> iterations = events.stream().filter(e -> e.getStage().equals("iteration")).toList();
-            assertEquals(8, iterations.size());
+            assertEquals(ITERATIONS, iterations.size());
             List<Double> reward = iterations.stream().map(e -> e.getMetricsMap().get("ppo/mean_reward")).toList();
             List<Double> kl = iterations.stream().map(e -> e.getMetricsMap().get("ppo/kl")).toList();
             System.out.println("PPO through the services: reward " + reward + ", KL " + kl);
@@ -92,15 +93,16 @@ class PpoLoopTest {
                 System.out.println("  " + key + " " + iterations.stream().map(e -> e.getMetricsMap().get(key)).toList());
             }
             // the first batch is the SFT policy's (the run is paced: one batch per version); the
-            // last three come from versions 5 to 7 updates later
+            // last three come from the versions 9 to 11 updates later (with 8 iterations, the last
+            // three were 0.15 above the first in most runs but not all: a CI run had +0.149)
             double first = reward.get(0);
-            double late = (reward.get(5) + reward.get(6) + reward.get(7)) / 3;
+            double late = (reward.get(ITERATIONS - 3) + reward.get(ITERATIONS - 2) + reward.get(ITERATIONS - 1)) / 3;
             assertTrue(late > first + 0.15, "mean reward " + reward);
             // the budget: the adaptive controller's target met on average over the run, and no batch
             // (a noisy one-sample estimate on rollouts up to one version old) beyond 2.5 × target
             assertTrue(kl.stream().mapToDouble(Double::doubleValue).average().orElseThrow() <= TARGET_KL
                     && kl.stream().allMatch(k -> k < 2.5 * TARGET_KL), "KL within budget: " + kl);
-            assertEquals(8, end.getJob().getProducedModelsCount());
+            assertEquals(ITERATIONS, end.getJob().getProducedModelsCount());
 
             // the later rollouts came from the versions PPO exported, and say so
             long sftVersion = sftDone.getJob().getProducedModels(0).getVersion();
@@ -111,7 +113,7 @@ class PpoLoopTest {
                     newest = Math.max(newest, x.getPolicy().getVersion());
                 }
             }
-            assertTrue(newest >= sftVersion + 6, "rollouts from policy v" + newest + " at the latest");
+            assertTrue(newest >= sftVersion + ITERATIONS - 2, "rollouts from policy v" + newest + " at the latest");
         }
     }
 }
