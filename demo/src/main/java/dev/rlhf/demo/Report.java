@@ -17,8 +17,15 @@ final class Report {
     /** Whether each outcome target is met, as the report prints them. */
     record Targets(boolean rmNearCeiling, boolean winRate, boolean klInBudget) {
         static Targets of(Demo.Outcome o, double targetKl) {
-            return new Targets(o.rmAccuracy() >= o.noiseCeiling() - 0.05, o.winRate() >= 0.70, o.meanKl() <= targetKl);
+            return new Targets(o.rmAccuracy() >= o.noiseCeiling() - 0.05, o.greedy().winRate() >= 0.70,
+                    o.meanKl() <= targetKl);
         }
+    }
+
+    /** "wins 24, ties 40, losses 1; SFT already scores 1 on 34 prompts". */
+    static String counts(Demo.Comparison c) {
+        return String.format(Locale.ROOT, "wins %d, ties %d, losses %d; SFT already scores 1 on %d prompts", c.wins(),
+                c.ties(), c.losses(), c.sftPerfect());
     }
 
     static void write(Demo.Outcome o, List<String> prompts, List<String> before, List<String> after, GoldJudge gold,
@@ -30,11 +37,16 @@ final class Report {
                 ">= noise ceiling %.3f - 0.05", o.noiseCeiling()), t.rmNearCeiling()));
         txt.append(String.format(Locale.ROOT, "  (the labelers' noise ceiling on the reward model's held-out pairs; on"
                 + " all %d labeled pairs %.3f)%n", o.labels(), o.noiseCeilingAll()));
-        txt.append(line("final policy preferred over SFT by the gold judge", o.winRate(), ">= 0.70", t.winRate()));
+        txt.append(line("final policy preferred over SFT by the gold judge", o.greedy().winRate(), ">= 0.70",
+                t.winRate()));
+        txt.append("  (greedy answers, ties counted 1/2: ").append(counts(o.greedy())).append(")\n");
+        txt.append(String.format(Locale.ROOT, "  sampled instead, the mean gold score of %d answers at temperature 1 per"
+                + " prompt and policy: %.3f (%s)%n", Demo.EVAL_SAMPLES, o.sampled().winRate(), counts(o.sampled())));
         txt.append(line("mean KL to the reference (nats/sequence)", o.meanKl(), String.format(Locale.ROOT,
                 "<= target %.1f", targetKl), t.klInBudget()));
-        txt.append(String.format(Locale.ROOT, "%ngold score on held-out prompts: SFT %.3f, final %.3f (%d prompts)%n",
-                o.goldSft(), o.goldFinal(), prompts.size()));
+        txt.append(String.format(Locale.ROOT, "%ngold score on held-out prompts: SFT %.3f, final %.3f (%d prompts,"
+                + " greedy); sampled SFT %.3f, final %.3f%n", o.greedy().goldSft(), o.greedy().goldFinal(), prompts.size(),
+                o.sampled().goldSft(), o.sampled().goldFinal()));
         txt.append(String.format(Locale.ROOT, "labels: %d pairwise choices; max KL of an iteration %.2f%n", o.labels(),
                 o.maxKl()));
         txt.append("proxy reward per iteration: ").append(fmt(o.proxyReward())).append('\n');
@@ -57,10 +69,15 @@ final class Report {
         html.append(row("reward model held-out accuracy", o.rmAccuracy(), String.format(Locale.ROOT,
                 "&ge; %.3f (noise ceiling on its held-out pairs &minus; 0.05; on all pairs %.3f)",
                 o.noiseCeiling() - 0.05, o.noiseCeilingAll()), t.rmNearCeiling()));
-        html.append(row("win rate of the final policy over SFT (gold judge)", o.winRate(), "&ge; 0.70", t.winRate()));
+        html.append(row("win rate of the final policy over SFT (gold judge, greedy answers: " + counts(o.greedy())
+                + ")", o.greedy().winRate(), "&ge; 0.70", t.winRate()));
         html.append(row("mean KL to the reference", o.meanKl(), String.format(Locale.ROOT, "&le; %.1f", targetKl),
                 t.klInBudget()));
-        html.append("</table><h2>Per PPO iteration</h2>");
+        html.append("</table>").append(String.format(Locale.ROOT, "<p>Sampled instead (the mean gold score of %d"
+                + " answers at temperature 1 per prompt and policy): win rate %.3f (%s); gold SFT %.3f, final %.3f.</p>",
+                Demo.EVAL_SAMPLES, o.sampled().winRate(), counts(o.sampled()), o.sampled().goldSft(),
+                o.sampled().goldFinal()));
+        html.append("<h2>Per PPO iteration</h2>");
         html.append(plot("proxy reward (reward-service)", o.proxyReward()));
         html.append(plot("gold reward (hidden judge) per policy version", o.goldReward()));
         html.append(plot("KL to the reference", o.kl()));

@@ -26,7 +26,10 @@ class DemoQuickTest {
         Demo.Outcome o = new Demo(ROOT, tmp, Demo.QUICK, 7).run(false);
         System.out.println(Files.readString(tmp.resolve("report.txt")));
         assertTrue(o.rmAccuracy() > 0.6, "reward model held-out accuracy " + o.rmAccuracy());
-        assertTrue(o.goldFinal() > o.goldSft(), "gold reward SFT " + o.goldSft() + " -> final " + o.goldFinal());
+        assertTrue(o.greedy().goldFinal() > o.greedy().goldSft(), "gold reward SFT " + o.greedy().goldSft()
+                + " -> final " + o.greedy().goldFinal());
+        assertTrue(o.sampled().goldFinal() > o.sampled().goldSft(), "gold reward of sampled answers SFT "
+                + o.sampled().goldSft() + " -> final " + o.sampled().goldFinal());
         assertEquals(Demo.QUICK.ppoIterations(), o.proxyReward().size());
         assertTrue(Files.readString(tmp.resolve("report.html")).contains("<svg"));
     }

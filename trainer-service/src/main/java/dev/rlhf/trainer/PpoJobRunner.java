@@ -151,6 +151,7 @@ public class PpoJobRunner {
         m.put("ppo/value_explained_variance", d.explainedVariance());
         m.put("ppo/response_length", d.meanResponseLength());
         m.put("ppo/logprob_mismatch", d.logprobMismatch());
+        m.put("ppo/ptx_loss", d.ptxLoss());
         for (RolloutFeed.Verdict v : RolloutFeed.Verdict.values()) {
             if (v != RolloutFeed.Verdict.ACCEPT) {
                 m.put("rollouts/" + v.name().toLowerCase(), (double) r.feed().getOrDefault(v, 0L));

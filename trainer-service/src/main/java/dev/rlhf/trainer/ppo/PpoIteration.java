@@ -29,9 +29,11 @@ import dev.rlhf.trainer.engine.Scalars;
  * token ({@link TokenRewards});
  * <li>GAE(γ, λ) ({@link GeneralizedAdvantageEstimator}); advantages whitened over the batch;
  * <li>{@code epochs} passes of shuffled minibatches: clipped policy loss + c_v · clipped value
- * loss − c_H · entropy, global-norm clipping, AdamW (one optimizer for the policy's weights, one
- * with its own learning rate for the value head); optionally stopped early once a minibatch's
- * approximate KL to π_old exceeds {@link Config#maxApproxKl};
+ * loss − c_H · entropy, plus, with PPO-ptx, γ_ptx times the negative log-likelihood of a
+ * minibatch of demonstrations (InstructGPT's term against the alignment tax); global-norm
+ * clipping, AdamW (one optimizer for the policy's weights, one with its own learning rate for the
+ * value head); optionally stopped early once a minibatch's approximate KL to π_old exceeds
+ * {@link Config#maxApproxKl};
  * <li>the KL controller updated with the batch's mean sequence KL.
  * </ol>
  * Sequences are right-padded; the token at position t + 1 is scored by the logits (and the
@@ -41,6 +43,10 @@ public final class PpoIteration {
 
     /** One rollout: the prompt, the sampled response, the serving log-probabilities (or null) and the score. */
     public record Rollout(int[] prompt, int[] response, float[] behaviourLogprobs, double score) {
+    }
+
+    /** A demonstration for the ptx term: its response tokens are the ones whose likelihood counts. */
+    public record Demonstration(int[] prompt, int[] response) {
     }
 
     /**
@@ -58,13 +64,16 @@ public final class PpoIteration {
      * @param maxApproxKl        early stop: the first minibatch whose approximate KL(π_old ‖ π) per
      *                           token, before its step, exceeds this ends the iteration unstepped
      *                           (0 = never)
+     * @param ptxCoef            γ_ptx, the weight of the demonstrations' negative log-likelihood per
+     *                           response token (0 = plain PPO)
      */
     public record Config(int epochs, int minibatch, double clipRange, double valueClip, double valueCoef,
             double entropyCoef, double gamma, double lambda, double scoreClip, double learningRate,
-            double criticLearningRate, double maxGradNorm, boolean whitenAdvantages, long seed, double maxApproxKl) {
+            double criticLearningRate, double maxGradNorm, boolean whitenAdvantages, long seed, double maxApproxKl,
+            double ptxCoef) {
         public Config {
             if (epochs < 1 || minibatch < 1 || !(learningRate > 0) || !(criticLearningRate > 0) || valueCoef < 0
-                    || entropyCoef < 0 || !(maxApproxKl >= 0)) {
+                    || entropyCoef < 0 || !(maxApproxKl >= 0) || !(ptxCoef >= 0)) {
                 throw new IllegalArgumentException("need epochs, minibatch >= 1, learning rates > 0, coefficients and"
                         + " max approximate KL >= 0");
             }
@@ -73,12 +82,13 @@ public final class PpoIteration {
 
     /**
      * What an iteration saw and did (PPO's usual diagnostics). The losses, clip fraction, approximate
-     * KL and entropy are means over the minibatches seen, the one that stopped the iteration early
-     * included; {@code optimizerSteps} counts the steps taken (epochs × minibatches unless stopped early).
+     * KL, entropy and ptx loss (NaN without the ptx term) are means over the minibatches seen, the one
+     * that stopped the iteration early included; {@code optimizerSteps} counts the steps taken
+     * (epochs × minibatches unless stopped early).
      */
     public record Diagnostics(double meanScore, double meanKl, double beta, double policyLoss, double valueLoss,
             double clipFraction, double approxKl, double entropy, double explainedVariance, double meanResponseLength,
-            double logprobMismatch, int optimizerSteps) {
+            double logprobMismatch, int optimizerSteps, double ptxLoss) {
     }
 
     private final ActorCritic model;
@@ -91,8 +101,29 @@ public final class PpoIteration {
     private final ClippedPolicyLoss policyLoss;
     private final ClippedValueLoss valueLoss;
     private final GeneralizedAdvantageEstimator gae;
+    private final List<Rollout> ptx;
 
+    /** Plain PPO: no ptx term. */
     public PpoIteration(ActorCritic model, LlamaModel reference, NDManager manager, KlController kl, Config cfg) {
+        this(model, reference, manager, kl, cfg, List.of());
+    }
+
+    /**
+     * @param ptxData the demonstrations the ptx term draws its minibatches from; required (not
+     *                empty) when {@code cfg.ptxCoef() > 0}
+     */
+    public PpoIteration(ActorCritic model, LlamaModel reference, NDManager manager, KlController kl, Config cfg,
+            List<Demonstration> ptxData) {
+        if (cfg.ptxCoef() > 0 && ptxData.isEmpty()) {
+            throw new IllegalArgumentException("the ptx term (ptx coefficient " + cfg.ptxCoef()
+                    + ") needs demonstrations");
+        }
+        if (ptxData.stream().anyMatch(d -> d.prompt().length == 0 || d.response().length == 0)) {
+            throw new IllegalArgumentException("every ptx demonstration needs a prompt and a response");
+        }
+        this.ptx = cfg.ptxCoef() > 0
+                ? ptxData.stream().map(d -> new Rollout(d.prompt(), d.response(), null, 0)).toList()
+                : List.of();
         this.model = model;
         this.reference = reference;
         this.manager = manager;
@@ -200,8 +231,11 @@ public final class PpoIteration {
         double sumClip = 0;
         double sumApproxKl = 0;
         double sumEntropy = 0;
+        double sumPtx = 0;
         int steps = 0;
         Random shuffle = new Random(cfg.seed() * 1_000_003L + iteration);
+        // the ptx minibatches are drawn (with replacement) from a generator seeded like the order
+        Random ptxDraw = new Random(cfg.seed() * 998_244_353L + iteration);
         List<Integer> order = new ArrayList<>();
         for (int i = 0; i < b; i++) {
             order.add(i);
@@ -234,6 +268,11 @@ public final class PpoIteration {
                         ClippedValueLoss.Result vl = valueLoss.of(values, oldV, ret, tokenMask);
                         NDArray loss = pl.loss().add(vl.loss().mul(Scalars.of(vl.loss(), cfg.valueCoef())))
                                 .sub(entropy.mul(Scalars.of(entropy, cfg.entropyCoef())));
+                        if (!ptx.isEmpty()) {
+                            NDArray nll = ptxLoss(ptxDraw);
+                            loss = loss.add(nll.mul(Scalars.of(nll, cfg.ptxCoef())));
+                            sumPtx += nll.getFloat();
+                        }
                         gc.backward(loss);
                         sumPolicy += pl.loss().getFloat();
                         sumValue += vl.loss().getFloat();
@@ -259,7 +298,24 @@ public final class PpoIteration {
         return new Diagnostics(java.util.Arrays.stream(scores).average().orElse(0), meanKl, beta, sumPolicy / steps,
                 sumValue / steps, sumClip / steps, sumApproxKl / steps, sumEntropy / steps,
                 MaskedStatistics.explainedVariance(est.returns(), oldValues, m), length,
-                mismatchTokens == 0 ? Double.NaN : mismatch / mismatchTokens, stepped);
+                mismatchTokens == 0 ? Double.NaN : mismatch / mismatchTokens, stepped,
+                ptx.isEmpty() ? Double.NaN : sumPtx / steps);
+    }
+
+    /**
+     * The negative log-likelihood per response token of {@code cfg.minibatch()} demonstrations
+     * drawn with {@code draw}, in the gradient graph.
+     */
+    private NDArray ptxLoss(Random draw) {
+        List<Rollout> rows = new ArrayList<>();
+        for (int i = 0; i < cfg.minibatch(); i++) {
+            rows.add(ptx.get(draw.nextInt(ptx.size())));
+        }
+        Batch x = Batch.of(rows);
+        NDArray tokens = TokenArrays.toNDArray(manager, x.tokens()).toType(DataType.FLOAT32, false);
+        NDArray logits = model.forward(manager.create(x.ids()), manager.create(x.mask()),
+                manager.create(x.positions())).logits();
+        return MaskedStatistics.mean(responseLogprobs(logits, x), tokens, MaskedStatistics.tokens(tokens)).neg();
     }
 
     /** Rows {@code rows} of {@code x}, cut or zero-padded to width {@code w}. */

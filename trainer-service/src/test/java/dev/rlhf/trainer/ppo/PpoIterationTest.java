@@ -1,6 +1,7 @@
 package dev.rlhf.trainer.ppo;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
@@ -50,7 +51,7 @@ class PpoIterationTest {
         double targetKl = 2.0;
         KlController kl = KlController.of(true, 0.05, targetKl, 2000);
         PpoIteration.Config cfg = new PpoIteration.Config(4, 16, 0.2, 0.2, 0.5, 0.0, 1.0, 0.95, 0, 3e-3, 3e-3, 1.0, true,
-                7, 0);
+                7, 0, 0);
         List<PpoIteration.Diagnostics> history = new ArrayList<>();
         Random prompts = new Random(1);
         try (NDManager m = NDManager.newBaseManager();
@@ -96,6 +97,82 @@ class PpoIterationTest {
     }
 
     @Test
+    void thePtxTermKeepsTheDemonstrationsLikelyWhilePpoPullsAway() {
+        ModelConfig c = new ModelConfig(64, 32, 64, 2, 4, 2, 1e-5, 10000, 32, true, 1, List.of(2), 0, "llama");
+        Map<String, Tensor> init = new LinkedHashMap<>();
+        LlamaWeights.random(c, 5).forEach(t -> init.put(t.name(), t));
+        Random r = new Random(3);
+        // the demonstrations answer with tokens of the upper half, which the score punishes
+        List<PpoIteration.Demonstration> demos = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            demos.add(new PpoIteration.Demonstration(new int[] {1, 3 + i}, new int[] {40 + i, 50 + i, 60 - i, 2}));
+        }
+        double[] nll = new double[2];
+        List<List<Double>> ptxLoss = new ArrayList<>();
+        for (int k = 0; k < 2; k++) {
+            double coef = k == 0 ? 0 : 1;
+            PpoIteration.Config cfg = new PpoIteration.Config(2, 8, 0.2, 0.2, 0.5, 0.0, 1.0, 0.95, 0, 3e-3, 3e-3, 1.0,
+                    true, 7, 0, coef);
+            List<Double> losses = new ArrayList<>();
+            try (NDManager m = NDManager.newBaseManager();
+                    ActorCritic policy = new ActorCritic(c, init, null, m);
+                    LlamaModel reference = LlamaModel.of(c, init, m)) {
+                PpoIteration ppo = new PpoIteration(policy, reference, m, KlController.of(false, 0.01, 6, 10_000), cfg,
+                        demos);
+                Random data = new Random(11);
+                for (int iteration = 0; iteration < 6; iteration++) {
+                    List<PpoIteration.Rollout> rollouts = new ArrayList<>();
+                    for (int i = 0; i < 32; i++) {
+                        int[] response = {3 + data.nextInt(60), 3 + data.nextInt(60), 3 + data.nextInt(60)};
+                        rollouts.add(new PpoIteration.Rollout(new int[] {1, 3 + data.nextInt(60)}, response, null,
+                                score(response, 64)));
+                    }
+                    PpoIteration.Diagnostics d = ppo.run(rollouts, iteration);
+                    losses.add(d.ptxLoss());
+                    assertEquals(coef == 0, Double.isNaN(d.ptxLoss()), "ptx loss reported with the term only");
+                }
+                nll[k] = demonstrationNll(policy, demos, m);
+            }
+            ptxLoss.add(losses);
+        }
+        assertTrue(nll[1] < nll[0] - 0.5, "NLL per demonstration token: plain PPO " + nll[0] + ", PPO-ptx " + nll[1]);
+        List<Double> withPtx = ptxLoss.get(1);
+        assertTrue(withPtx.get(withPtx.size() - 1) < withPtx.get(0) - 0.5, "ptx loss over the iterations " + withPtx);
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new PpoIteration(null, null, null, null,
+                new PpoIteration.Config(1, 8, 0.2, 0.2, 0.5, 0, 1, 0.95, 0, 1e-3, 1e-3, 1, true, 7, 0, 0.5), List.of()))
+                .getMessage().contains("needs demonstrations"));
+    }
+
+    /** Mean negative log-likelihood of the demonstrations' response tokens under {@code policy}. */
+    private static double demonstrationNll(ActorCritic policy, List<PpoIteration.Demonstration> demos, NDManager m) {
+        double sum = 0;
+        int n = 0;
+        for (PpoIteration.Demonstration d : demos) {
+            int[] ids = new int[d.prompt().length + d.response().length];
+            System.arraycopy(d.prompt(), 0, ids, 0, d.prompt().length);
+            System.arraycopy(d.response(), 0, ids, d.prompt().length, d.response().length);
+            long[][] x = new long[1][ids.length];
+            long[][] mask = new long[1][ids.length];
+            long[][] pos = new long[1][ids.length];
+            for (int i = 0; i < ids.length; i++) {
+                x[0][i] = ids[i];
+                mask[0][i] = 1;
+                pos[0][i] = i;
+            }
+            try (NDManager sub = m.newSubManager()) {
+                float[] logp = policy.forward(sub.create(x), sub.create(mask), sub.create(pos)).logits().logSoftmax(-1)
+                        .toFloatArray();
+                int v = 64;
+                for (int j = d.prompt().length; j < ids.length; j++) {
+                    sum -= logp[(j - 1) * v + ids[j]];
+                    n++;
+                }
+            }
+        }
+        return sum / n;
+    }
+
+    @Test
     void aMinibatchBeyondTheApproximateKlLimitEndsTheIterationUnstepped() {
         ModelConfig c = new ModelConfig(64, 32, 64, 2, 4, 2, 1e-5, 10000, 32, true, 1, List.of(2), 0, "llama");
         Map<String, Tensor> init = new LinkedHashMap<>();
@@ -111,7 +188,7 @@ class PpoIterationTest {
         double[] limits = {0, 1e-9, 1e9};
         for (int k = 0; k < limits.length; k++) {
             PpoIteration.Config cfg = new PpoIteration.Config(2, 8, 0.2, 0.2, 0.5, 0.0, 1.0, 0.95, 0, 1e-2, 1e-2, 1.0,
-                    true, 7, limits[k]);
+                    true, 7, limits[k], 0);
             try (NDManager m = NDManager.newBaseManager();
                     ActorCritic policy = new ActorCritic(c, init, null, m);
                     LlamaModel reference = LlamaModel.of(c, init, m)) {

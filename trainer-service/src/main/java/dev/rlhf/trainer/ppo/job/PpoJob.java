@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,12 +25,15 @@ import dev.rlhf.model.SafeTensors;
 import dev.rlhf.model.StoredVersion;
 import dev.rlhf.model.Tensor;
 import dev.rlhf.model.onnx.DecoderGraph;
+import dev.rlhf.model.text.ChatTemplate;
+import dev.rlhf.model.text.Tokenizer;
 import dev.rlhf.proto.v1.Rollout;
 import dev.rlhf.trainer.VersionFolder;
 import dev.rlhf.trainer.engine.LlamaModel;
 import dev.rlhf.trainer.ppo.ActorCritic;
 import dev.rlhf.trainer.ppo.KlController;
 import dev.rlhf.trainer.ppo.PpoIteration;
+import dev.rlhf.trainer.sft.SftExample;
 
 /**
  * The PPO job: follows the rollouts topic and, per iteration, takes a batch of fresh
@@ -50,8 +54,8 @@ import dev.rlhf.trainer.ppo.PpoIteration;
  *
  * <p><b>Resume.</b> Iterations after the last checkpoint are lost in a crash and done again
  * from its positions: every rollout is in the weights exactly once ({@code trained.tsv}). The
- * minibatch order is seeded by the iteration, so on a one-partition topic the repeated
- * iteration trains on the same batch in the same order; with several partitions a batch may
+ * minibatch order (and the draw of the ptx term's demonstrations) is seeded by the iteration,
+ * so on a one-partition topic the repeated iteration trains on the same batch in the same order; with several partitions a batch may
  * interleave them differently (Kafka orders records within a partition only). A version exported after the last checkpoint is exported again
  * (as a new version number) by the repeated iteration.
  *
@@ -176,7 +180,8 @@ public final class PpoJob {
                 ActorCritic model = new ActorCritic(config, weights, valueHead, manager);
                 LlamaModel ref = LlamaModel.of(refConfig, SafeTensors.read(reference.file("model.safetensors")), manager);
                 RolloutFeed feed = new RolloutFeed(bootstrap, s.rolloutTopic(), group, positions, since)) {
-            PpoIteration ppo = new PpoIteration(model, ref, manager, kl, s.iteration());
+            PpoIteration ppo = new PpoIteration(model, ref, manager, kl, s.iteration(),
+                    s.ptxData() == null ? List.of() : ptxDemonstrations(s.ptxData(), policy, maxSeq));
             if (saved != null) {
                 ppo.actorOptimizer().restore(saved.actorMoments(), saved.state().actorSteps());
                 ppo.criticOptimizer().restore(saved.criticMoments(), saved.state().criticSteps());
@@ -287,6 +292,34 @@ public final class PpoJob {
         return null;
     }
 
+    /**
+     * The ptx term's demonstrations, encoded with the policy's tokenizer and chat template.
+     *
+     * @throws IllegalArgumentException naming the demonstration that is longer than {@code maxSeq}
+     */
+    static List<PpoIteration.Demonstration> ptxDemonstrations(Path file, StoredVersion policy, int maxSeq)
+            throws IOException {
+        List<SftExample> data = SftExample.readJsonl(file);
+        if (data.isEmpty()) {
+            throw new IllegalArgumentException("ppo.ptx_data.path: " + file + " holds no demonstrations");
+        }
+        List<PpoIteration.Demonstration> out = new ArrayList<>();
+        try (Tokenizer tok = Tokenizer.load(policy.file("tokenizer.json"))) {
+            ChatTemplate template = new ChatTemplate(tok);
+            for (int i = 0; i < data.size(); i++) {
+                ChatTemplate.Encoded e = template.encode(data.get(i).messages());
+                if (e.length() > maxSeq) {
+                    throw new IllegalArgumentException("ppo.ptx_data: demonstration " + i + " of " + file + " has "
+                            + e.length() + " tokens, more than the " + maxSeq + " the job trains on");
+                }
+                int[] ids = e.ids();
+                out.add(new PpoIteration.Demonstration(Arrays.copyOf(ids, e.promptLength()),
+                        Arrays.copyOfRange(ids, e.promptLength(), ids.length)));
+            }
+        }
+        return out;
+    }
+
     private RolloutFeed.Verdict judge(Rollout r, String current, long floor, int maxSeq, Set<String> trained,
             Set<String> batch) {
         if (!s.rolloutRunId().isEmpty() && !s.rolloutRunId().equals(r.getRunId())) {
@@ -329,6 +362,7 @@ public final class PpoJob {
             metrics.put("ppo.value_explained_variance", d.explainedVariance());
             metrics.put("ppo.response_length", d.meanResponseLength());
             metrics.put("ppo.logprob_mismatch", d.logprobMismatch());
+            metrics.put("ppo.ptx_loss", d.ptxLoss());
             metrics.values().removeIf(v -> !Double.isFinite(v));
             return store.write(s.outputName(), ModelKind.POLICY, parent, folder, metrics);
         } finally {

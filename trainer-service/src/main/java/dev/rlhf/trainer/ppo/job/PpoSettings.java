@@ -1,5 +1,9 @@
 package dev.rlhf.trainer.ppo.job;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import dev.rlhf.proto.v1.DataSource;
 import dev.rlhf.proto.v1.OptimizerConfig;
 import dev.rlhf.proto.v1.PpoConfig;
 import dev.rlhf.trainer.ppo.AdaptiveKlController;
@@ -14,11 +18,12 @@ import dev.rlhf.trainer.ppo.PpoIteration;
  *                        job's latest export minus this are skipped
  * @param exportEvery     iterations between exported policy versions
  * @param checkpointEvery iterations between checkpoints
+ * @param ptxData         the JSONL file of demonstrations of the ptx term, or null without it
  */
 public record PpoSettings(String policyName, long policyVersion, String referenceName, long referenceVersion,
         String outputName, String rolloutRunId, String rolloutTopic, int batchSize, double klCoef, boolean adaptiveKl,
         double targetKl, long klHorizon, double missingEosPenalty, int maxSeqLength, long maxIterations,
-        long maxPolicyLag, int exportEvery, int checkpointEvery, PpoIteration.Config iteration) {
+        long maxPolicyLag, int exportEvery, int checkpointEvery, Path ptxData, PpoIteration.Config iteration) {
 
     /**
      * @throws IllegalArgumentException naming the field and its rule, e.g.
@@ -39,10 +44,7 @@ public record PpoSettings(String policyName, long policyVersion, String referenc
             throw new IllegalArgumentException("ppo.critic_init: the critic is a value head on the policy's trunk"
                     + " (ActorCritic), initialised at zero; a separate critic is not supported yet, leave it unset");
         }
-        if (c.getPtxCoef() != 0 || c.hasPtxData()) {
-            throw new IllegalArgumentException("ppo.ptx_coef / ppo.ptx_data: the PPO-ptx term is not supported yet;"
-                    + " leave them unset");
-        }
+        Path ptxData = ptxData(c);
         double clip = c.getClipRange() == 0 ? 0.2 : c.getClipRange();
         if (!(clip > 0 && clip < 1)) {
             throw new IllegalArgumentException("ppo.clip_range must be in (0, 1), got " + c.getClipRange());
@@ -67,7 +69,8 @@ public record PpoSettings(String policyName, long policyVersion, String referenc
         for (var e : new Object[][] {{"ppo.value_clip_range", valueClip}, {"ppo.kl_coef", klCoef},
                 {"ppo.target_kl", targetKl}, {"ppo.entropy_coef", c.getEntropyCoef()}, {"ppo.vf_coef", vf},
                 {"ppo.missing_eos_penalty", c.getMissingEosPenalty()}, {"ppo.reward_clip", c.getRewardClip()},
-                {"ppo.actor_optimizer.max_grad_norm", maxGradNorm}, {"ppo.max_approx_kl", c.getMaxApproxKl()}}) {
+                {"ppo.actor_optimizer.max_grad_norm", maxGradNorm}, {"ppo.max_approx_kl", c.getMaxApproxKl()},
+                {"ppo.ptx_coef", c.getPtxCoef()}}) {
             double v = (Double) e[1];
             if (!(v >= 0) || Double.isInfinite(v)) {
                 throw new IllegalArgumentException(e[0] + " must be a finite number >= 0, got " + v);
@@ -82,7 +85,7 @@ public record PpoSettings(String policyName, long policyVersion, String referenc
         int exportEvery = c.getExportEveryIterations() == 0 ? 1 : c.getExportEveryIterations();
         PpoIteration.Config it = new PpoIteration.Config(c.getPpoEpochs() == 0 ? 1 : c.getPpoEpochs(), minibatch, clip,
                 valueClip, vf, c.getEntropyCoef(), gamma, lambda, c.getRewardClip(), actorLr, criticLr, maxGradNorm,
-                !c.getSkipAdvantageWhitening(), c.getSeed(), c.getMaxApproxKl());
+                !c.getSkipAdvantageWhitening(), c.getSeed(), c.getMaxApproxKl(), c.getPtxCoef());
         return new PpoSettings(c.getPolicyInit().getName().isEmpty() ? "policy" : c.getPolicyInit().getName(),
                 c.getPolicyInit().getVersion(),
                 c.getReference().getName().isEmpty() ? "reference" : c.getReference().getName(),
@@ -90,7 +93,32 @@ public record PpoSettings(String policyName, long policyVersion, String referenc
                 c.getRolloutRunId(), rolloutTopic, batch, klCoef, c.getAdaptiveKl(), targetKl, horizon,
                 c.hasMissingEosPenalty() ? c.getMissingEosPenalty() : 0, c.getMaxSeqLength(), c.getMaxIterations(),
                 c.hasMaxPolicyLag() ? c.getMaxPolicyLag() : 1, exportEvery,
-                c.getCheckpointEveryIterations() == 0 ? exportEvery : c.getCheckpointEveryIterations(), it);
+                c.getCheckpointEveryIterations() == 0 ? exportEvery : c.getCheckpointEveryIterations(), ptxData, it);
+    }
+
+    /** The ptx term's data file: required (a JSONL file that exists) with ptx_coef > 0, refused without. */
+    private static Path ptxData(PpoConfig c) {
+        if (!(c.getPtxCoef() > 0)) {
+            if (c.hasPtxData()) {
+                throw new IllegalArgumentException("ppo.ptx_data is given but ppo.ptx_coef is " + c.getPtxCoef()
+                        + ": set ptx_coef > 0 for the ptx term, or leave ptx_data unset");
+            }
+            return null;
+        }
+        DataSource d = c.getPtxData();
+        if (d.hasTopic()) {
+            throw new IllegalArgumentException("ppo.ptx_data.topic: reading demonstrations from Kafka is not built yet;"
+                    + " give ppo.ptx_data.path (JSONL)");
+        }
+        if (!d.hasPath() || d.getPath().isEmpty()) {
+            throw new IllegalArgumentException("ppo.ptx_data.path is required with ppo.ptx_coef > 0: a JSONL file of"
+                    + " {\"prompt\",\"response\"} or {\"messages\"} records");
+        }
+        Path file = Path.of(d.getPath());
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException("ppo.ptx_data.path: no such file " + d.getPath());
+        }
+        return file;
     }
 
     private static int orDefault(int value, int otherwise, String field) {

@@ -1,5 +1,6 @@
 package dev.rlhf.trainer.ppo.job;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Random;
@@ -21,10 +23,15 @@ import org.junit.jupiter.api.io.TempDir;
 
 import dev.rlhf.model.ModelStore;
 import dev.rlhf.model.StoredVersion;
+import dev.rlhf.model.text.ChatTemplate;
+import dev.rlhf.model.text.Tokenizer;
+import dev.rlhf.proto.v1.DataSource;
 import dev.rlhf.proto.v1.OptimizerConfig;
 import dev.rlhf.proto.v1.PpoConfig;
 import dev.rlhf.proto.v1.Rollout;
 import dev.rlhf.testkit.KafkaTestBroker;
+import dev.rlhf.trainer.ppo.PpoIteration;
+import dev.rlhf.trainer.sft.SftExample;
 
 /** The PPO job's data rules on a real broker: staleness by policy version, and its settings' checks. */
 class PpoJobTest {
@@ -90,6 +97,29 @@ class PpoJobTest {
     }
 
     @Test
+    void ptxDemonstrationsAreEncodedWithThePolicysTemplateAndALongOneIsRefusedByNumber() throws Exception {
+        Path store = tmp.resolve("store");
+        PpoFixtures.store(store);
+        StoredVersion policy = new ModelStore(store).load("policy", 1);
+        Path data = tmp.resolve("ptx.jsonl");
+        Files.writeString(data, "{\"prompt\": \"Greet Anna.\", \"response\": \"Hello, Anna!\"}\n\n"
+                + "{\"prompt\": \"What is 2 plus 3?\", \"response\": \"2 plus 3 is 5. 2 plus 3 is 5. 2 plus 3 is 5.\"}\n");
+        List<PpoIteration.Demonstration> ptx = PpoJob.ptxDemonstrations(data, policy, 64);
+        assertEquals(2, ptx.size());
+        try (Tokenizer tok = Tokenizer.load(policy.file("tokenizer.json"))) {
+            ChatTemplate.Encoded e = new ChatTemplate(tok).encode(SftExample.of("Greet Anna.", "Hello, Anna!")
+                    .messages());
+            int[] ids = e.ids();
+            assertArrayEquals(Arrays.copyOf(ids, e.promptLength()), ptx.get(0).prompt());
+            assertArrayEquals(Arrays.copyOfRange(ids, e.promptLength(), ids.length), ptx.get(0).response());
+        }
+        int longest = ptx.get(1).prompt().length + ptx.get(1).response().length;
+        assertEquals("ppo.ptx_data: demonstration 1 of " + data + " has " + longest + " tokens, more than the "
+                + (longest - 1) + " the job trains on", assertThrows(IllegalArgumentException.class,
+                        () -> PpoJob.ptxDemonstrations(data, policy, longest - 1)).getMessage());
+    }
+
+    @Test
     void settingsAreCheckedNamingTheField() {
         assertEquals("ppo.clip_range must be in (0, 1), got 1.5", assertThrows(IllegalArgumentException.class,
                 () -> PpoSettings.of(PpoConfig.newBuilder().setClipRange(1.5).build(), "t")).getMessage());
@@ -97,7 +127,16 @@ class PpoJobTest {
                 .setAdaptiveKl(true).setRolloutBatchSize(512).setKlHorizon(100).build(), "t")).getMessage()
                 .startsWith("ppo.kl_horizon must exceed"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> PpoSettings.of(PpoConfig.newBuilder()
-                .setPtxCoef(0.5).build(), "t")).getMessage().startsWith("ppo.ptx_coef"));
+                .setPtxCoef(0.5).build(), "t")).getMessage().startsWith("ppo.ptx_data.path is required"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> PpoSettings.of(PpoConfig.newBuilder()
+                .setPtxData(DataSource.newBuilder().setPath("x.jsonl")).build(), "t")).getMessage()
+                .startsWith("ppo.ptx_data is given but ppo.ptx_coef is 0.0"));
+        assertEquals("ppo.ptx_data.path: no such file " + tmp.resolve("none.jsonl"), assertThrows(
+                IllegalArgumentException.class, () -> PpoSettings.of(PpoConfig.newBuilder().setPtxCoef(0.5)
+                        .setPtxData(DataSource.newBuilder().setPath(tmp.resolve("none.jsonl").toString())).build(), "t"))
+                .getMessage());
+        assertEquals("ppo.ptx_coef must be a finite number >= 0, got -1.0", assertThrows(IllegalArgumentException.class,
+                () -> PpoSettings.of(PpoConfig.newBuilder().setPtxCoef(-1).build(), "t")).getMessage());
         assertEquals("ppo.max_approx_kl must be a finite number >= 0, got -0.1", assertThrows(
                 IllegalArgumentException.class, () -> PpoSettings.of(PpoConfig.newBuilder().setMaxApproxKl(-0.1)
                         .build(), "t")).getMessage());
