@@ -55,9 +55,10 @@ import dev.rlhf.trainer.sft.SftExample;
  * <p><b>Resume.</b> Iterations after the last checkpoint are lost in a crash and done again
  * from its positions: every rollout is in the weights exactly once ({@code trained.tsv}). The
  * minibatch order (and the draw of the ptx term's demonstrations) is seeded by the iteration,
- * so on a one-partition topic the repeated iteration trains on the same batch in the same order; with several partitions a batch may
- * interleave them differently (Kafka orders records within a partition only). A version exported after the last checkpoint is exported again
- * (as a new version number) by the repeated iteration.
+ * so on a one-partition topic the repeated iteration trains on the same batch in the same
+ * order; with several partitions a batch may interleave them differently (Kafka orders records
+ * within a partition only). A version exported after the last checkpoint is exported again (as
+ * a new version number) by the repeated iteration.
  *
  * <p><b>Checkpoint writing.</b> A checkpoint is a snapshot taken at the end of its iteration
  * and written (files, fsync, {@code LATEST}) by a writer thread while the next batch
