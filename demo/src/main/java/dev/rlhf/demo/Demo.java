@@ -96,9 +96,9 @@ public final class Demo {
     private static final int SFT_REPLAY = 1200;
 
     /**
-     * γ of PPO-ptx, on the SFT data (demonstrations and replayed corpus): with it the gold score of
-     * the final policy on held-out prompts was 0.931 in one run, 0.863–0.891 without (0.894 with
-     * the pretraining corpus as ptx data instead).
+     * γ of PPO-ptx, on the SFT data (demonstrations and replayed corpus): with it the final
+     * policy's gold score on the held-out prompts (greedy answers) was 0.900 and 0.931 in two runs,
+     * 0.863–0.891 without; γ 1.0 gave 0.844, the pretraining corpus as ptx data 0.894.
      */
     private static final double PTX_COEF = 0.5;
 
