@@ -26,6 +26,7 @@ import com.google.protobuf.util.JsonFormat;
 import dev.rlhf.model.ModelStore;
 import dev.rlhf.model.SafeTensors;
 import dev.rlhf.model.Tensor;
+import dev.rlhf.proto.v1.DataSource;
 import dev.rlhf.proto.v1.OptimizerConfig;
 import dev.rlhf.proto.v1.PpoConfig;
 import dev.rlhf.proto.v1.Rollout;
@@ -35,7 +36,8 @@ import dev.rlhf.testkit.KafkaTestBroker;
  * Crash safety of the PPO job: a job in a forked JVM is killed with SIGKILL while it trains
  * an iteration, resumed from its checkpoint by a second process, and the final checkpoint's
  * ledger shows every accepted rollout trained on exactly once, none skipped; the resumed
- * weights equal those of the same job run without a crash.
+ * weights equal those of the same job run without a crash (the job has a ptx term, whose draws
+ * must repeat too).
  */
 class PpoResumeTest {
 
@@ -72,7 +74,13 @@ class PpoResumeTest {
         }
         PpoFixtures.publish(bootstrap, topic, records);
 
+        // with a ptx term: its draws, seeded by the iteration, must repeat on resume too
+        Path ptx = tmp.resolve("ptx.jsonl");
+        Files.writeString(ptx, "{\"prompt\": \"Greet Anna.\", \"response\": \"Hello, Anna! Nice to meet you.\"}\n"
+                + "{\"prompt\": \"What is 2 plus 3?\", \"response\": \"2 plus 3 is 5.\"}\n"
+                + "{\"prompt\": \"Greet Anna again.\", \"response\": \"Hello again, Anna!\"}\n");
         PpoConfig config = PpoConfig.newBuilder().setRolloutRunId("run-a").setRolloutBatchSize(BATCH)
+                .setPtxCoef(0.5).setPtxData(DataSource.newBuilder().setPath(ptx.toString()))
                 .setMinibatchSize(8).setPpoEpochs(2).setMaxIterations(ITERATIONS).setSeed(3).setAdaptiveKl(true)
                 .setMaxPolicyLag(ITERATIONS) // every rollout here is from v1; the staleness rule has its own test
                 .setKlHorizon(1000).setActorOptimizer(OptimizerConfig.newBuilder().setLearningRate(1e-3))
