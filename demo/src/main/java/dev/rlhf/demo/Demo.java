@@ -398,10 +398,8 @@ public final class Demo {
         long deadline = System.currentTimeMillis() + 60_000;
         long served = 0;
         while (System.currentTimeMillis() < deadline) {
-            served = policy.withDeadlineAfter(30, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder()
-                    .setModel(ModelRef.newBuilder().setName("policy")).setPromptText(PpoLoop.render("Greet Anna."))
-                    .setSkipInteractionLog(true).setSampling(SamplingParams.newBuilder().setTemperature(0)
-                            .setMaxNewTokens(1)).build()).getModel().getVersion();
+            served = policy.withDeadlineAfter(30, TimeUnit.SECONDS).generate(unlogged("Greet Anna.",
+                    SamplingParams.newBuilder().setTemperature(0).setMaxNewTokens(1))).getModel().getVersion();
             if (served >= version) {
                 return;
             }
@@ -439,10 +437,9 @@ public final class Demo {
             GoldJudge gold) {
         double[] out = new double[prompts.size()];
         for (int i = 0; i < out.length; i++) {
-            GenerateResponse g = policy.withDeadlineAfter(60, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder()
-                    .setModel(ModelRef.newBuilder().setName("policy")).setPromptText(PpoLoop.render(prompts.get(i)))
-                    .setSkipInteractionLog(true).setSampling(SamplingParams.newBuilder().setN(EVAL_SAMPLES)
-                            .setTemperature(1f).setMaxNewTokens(48).setSeed(seed * 104_729 + i)).build());
+            GenerateResponse g = policy.withDeadlineAfter(60, TimeUnit.SECONDS).generate(unlogged(prompts.get(i),
+                    SamplingParams.newBuilder().setN(EVAL_SAMPLES).setTemperature(1f).setMaxNewTokens(48)
+                            .setSeed(seed * 104_729 + i)));
             for (var sample : g.getSamplesList()) {
                 out[i] += gold.score(prompts.get(i), sample.getText()) / g.getSamplesCount();
             }
@@ -454,12 +451,16 @@ public final class Demo {
     private static List<String> answers(PolicyServiceGrpc.PolicyServiceBlockingStub policy, List<String> prompts) {
         List<String> out = new ArrayList<>();
         for (String p : prompts) {
-            out.add(policy.withDeadlineAfter(60, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder()
-                    .setModel(ModelRef.newBuilder().setName("policy")).setPromptText(PpoLoop.render(p))
-                    .setSkipInteractionLog(true).setSampling(SamplingParams.newBuilder().setTemperature(0)
-                            .setMaxNewTokens(48)).build()).getSamples(0).getText());
+            out.add(policy.withDeadlineAfter(60, TimeUnit.SECONDS).generate(unlogged(p, SamplingParams.newBuilder()
+                    .setTemperature(0).setMaxNewTokens(48))).getSamples(0).getText());
         }
         return out;
+    }
+
+    /** A request to the served "policy" for {@code prompt}, rendered, that is not logged as an interaction. */
+    private static GenerateRequest unlogged(String prompt, SamplingParams.Builder sampling) {
+        return GenerateRequest.newBuilder().setModel(ModelRef.newBuilder().setName("policy"))
+                .setPromptText(PpoLoop.render(prompt)).setSkipInteractionLog(true).setSampling(sampling).build();
     }
 
     private static String pairwise(String prompt, GenerateResponse g, String chosen, String user) {

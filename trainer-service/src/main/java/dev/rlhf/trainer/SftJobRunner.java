@@ -59,14 +59,7 @@ public class SftJobRunner {
      * @throws IllegalArgumentException naming the field, for a request that cannot run
      */
     public void submit(Job job, SftConfig sft) {
-        if (!sft.getData().hasPath() || sft.getData().getPath().isEmpty()) {
-            throw new IllegalArgumentException(sft.getData().hasTopic()
-                    ? "sft.data.topic: reading demonstrations from Kafka is not built yet; give sft.data.path (JSONL)"
-                    : "sft.data.path is required: a JSONL file of {\"prompt\",\"response\"} or {\"messages\"} records");
-        }
-        if (!Files.isRegularFile(Path.of(sft.getData().getPath()))) {
-            throw new IllegalArgumentException("sft.data.path: no such file " + sft.getData().getPath());
-        }
+        SftExample.jsonlFile(sft.getData(), "sft.data");
         if (sft.getMicroBatchSize() != 0 && sft.getMicroBatchSize() != sft.getBatchSize()) {
             throw new IllegalArgumentException("sft.micro_batch_size: gradient accumulation is not supported yet;"
                     + " leave it 0");

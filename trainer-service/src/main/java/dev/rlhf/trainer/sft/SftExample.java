@@ -1,6 +1,7 @@
 package dev.rlhf.trainer.sft;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -8,6 +9,7 @@ import java.util.List;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import dev.rlhf.model.text.ChatTemplate;
+import dev.rlhf.proto.v1.DataSource;
 
 /**
  * One demonstration: a conversation whose last assistant message is the response to learn.
@@ -38,6 +40,28 @@ public record SftExample(List<ChatTemplate.Message> messages) {
      */
     public static List<SftExample> readJsonl(Path file) throws IOException {
         return dev.rlhf.trainer.Jsonl.read(file, SftExample::parse, "examples");
+    }
+
+    /**
+     * The JSONL file of demonstrations {@code source} names, for a job's field {@code field}
+     * ("sft.data", "ppo.ptx_data").
+     *
+     * @throws IllegalArgumentException naming the field: a topic (not built yet), no path, or no
+     *                                  file at the path
+     */
+    public static Path jsonlFile(DataSource source, String field) {
+        if (!source.hasPath() || source.getPath().isEmpty()) {
+            throw new IllegalArgumentException(source.hasTopic()
+                    ? field + ".topic: reading demonstrations from Kafka is not built yet; give " + field
+                            + ".path (JSONL)"
+                    : field + ".path is required: a JSONL file of {\"prompt\",\"response\"} or {\"messages\"}"
+                            + " records");
+        }
+        Path file = Path.of(source.getPath());
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException(field + ".path: no such file " + source.getPath());
+        }
+        return file;
     }
 
     static SftExample parse(JsonNode node) {

@@ -32,8 +32,19 @@ import dev.rlhf.trainer.engine.LlamaModel;
  */
 class PpoIterationTest {
 
+    /** A 2-layer policy over a 64-token vocabulary. */
+    private static final ModelConfig TINY = new ModelConfig(64, 32, 64, 2, 4, 2, 1e-5, 10000, 32, true, 1, List.of(2),
+            0, "llama");
+
     @TempDir
     Path tmp;
+
+    /** Seeded random weights of {@code c}, by name. */
+    private static Map<String, Tensor> randomWeights(ModelConfig c) {
+        Map<String, Tensor> init = new LinkedHashMap<>();
+        LlamaWeights.random(c, 5).forEach(t -> init.put(t.name(), t));
+        return init;
+    }
 
     private static double score(int[] response, int vocab) {
         double low = 0;
@@ -45,9 +56,8 @@ class PpoIterationTest {
 
     @Test
     void meanRewardRisesAndTheKlStaysWithinItsBudget() throws Exception {
-        ModelConfig c = new ModelConfig(64, 32, 64, 2, 4, 2, 1e-5, 10000, 32, true, 1, List.of(2), 0, "llama");
-        Map<String, Tensor> init = new LinkedHashMap<>();
-        LlamaWeights.random(c, 5).forEach(t -> init.put(t.name(), t));
+        ModelConfig c = TINY;
+        Map<String, Tensor> init = randomWeights(c);
         double targetKl = 2.0;
         KlController kl = KlController.of(true, 0.05, targetKl, 2000);
         PpoIteration.Config cfg = new PpoIteration.Config(4, 16, 0.2, 0.2, 0.5, 0.0, 1.0, 0.95, 0, 3e-3, 3e-3, 1.0, true,
@@ -98,10 +108,8 @@ class PpoIterationTest {
 
     @Test
     void thePtxTermKeepsTheDemonstrationsLikelyWhilePpoPullsAway() {
-        ModelConfig c = new ModelConfig(64, 32, 64, 2, 4, 2, 1e-5, 10000, 32, true, 1, List.of(2), 0, "llama");
-        Map<String, Tensor> init = new LinkedHashMap<>();
-        LlamaWeights.random(c, 5).forEach(t -> init.put(t.name(), t));
-        Random r = new Random(3);
+        ModelConfig c = TINY;
+        Map<String, Tensor> init = randomWeights(c);
         // the demonstrations answer with tokens of the upper half, which the score punishes
         List<PpoIteration.Demonstration> demos = new ArrayList<>();
         for (int i = 0; i < 8; i++) {
@@ -162,7 +170,7 @@ class PpoIterationTest {
             try (NDManager sub = m.newSubManager()) {
                 float[] logp = policy.forward(sub.create(x), sub.create(mask), sub.create(pos)).logits().logSoftmax(-1)
                         .toFloatArray();
-                int v = 64;
+                int v = policy.config().vocabSize();
                 for (int j = d.prompt().length; j < ids.length; j++) {
                     sum -= logp[(j - 1) * v + ids[j]];
                     n++;
@@ -174,9 +182,8 @@ class PpoIterationTest {
 
     @Test
     void aMinibatchBeyondTheApproximateKlLimitEndsTheIterationUnstepped() {
-        ModelConfig c = new ModelConfig(64, 32, 64, 2, 4, 2, 1e-5, 10000, 32, true, 1, List.of(2), 0, "llama");
-        Map<String, Tensor> init = new LinkedHashMap<>();
-        LlamaWeights.random(c, 5).forEach(t -> init.put(t.name(), t));
+        ModelConfig c = TINY;
+        Map<String, Tensor> init = randomWeights(c);
         Random r = new Random(3);
         List<PpoIteration.Rollout> rollouts = new ArrayList<>();
         for (int i = 0; i < 32; i++) {

@@ -1,13 +1,12 @@
 package dev.rlhf.trainer.ppo.job;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 
-import dev.rlhf.proto.v1.DataSource;
 import dev.rlhf.proto.v1.OptimizerConfig;
 import dev.rlhf.proto.v1.PpoConfig;
 import dev.rlhf.trainer.ppo.AdaptiveKlController;
 import dev.rlhf.trainer.ppo.PpoIteration;
+import dev.rlhf.trainer.sft.SftExample;
 
 /**
  * A {@link PpoConfig} with its defaults filled in and every rule checked: what a PPO job
@@ -105,20 +104,7 @@ public record PpoSettings(String policyName, long policyVersion, String referenc
             }
             return null;
         }
-        DataSource d = c.getPtxData();
-        if (d.hasTopic()) {
-            throw new IllegalArgumentException("ppo.ptx_data.topic: reading demonstrations from Kafka is not built yet;"
-                    + " give ppo.ptx_data.path (JSONL)");
-        }
-        if (!d.hasPath() || d.getPath().isEmpty()) {
-            throw new IllegalArgumentException("ppo.ptx_data.path is required with ppo.ptx_coef > 0: a JSONL file of"
-                    + " {\"prompt\",\"response\"} or {\"messages\"} records");
-        }
-        Path file = Path.of(d.getPath());
-        if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException("ppo.ptx_data.path: no such file " + d.getPath());
-        }
-        return file;
+        return SftExample.jsonlFile(c.getPtxData(), "ppo.ptx_data");
     }
 
     private static int orDefault(int value, int otherwise, String field) {
