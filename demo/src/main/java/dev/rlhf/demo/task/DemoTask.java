@@ -29,7 +29,7 @@ import java.util.Random;
  *
  * <p>Each training prompt has one {@link Demonstration} whose {@link Quality} is drawn so
  * that, within each template, the kinds take their {@link Quality#share() shares} (40 %
- * helpful, 20 % each of off-topic, rude and rambling) up to rounding. Everything is a pure
+ * rambling, 30 % helpful, 15 % each of off-topic and rude) up to rounding. Everything is a pure
  * function of the seed; instances are immutable and thread-safe.
  */
 public final class DemoTask {
@@ -59,10 +59,13 @@ public final class DemoTask {
     /** Brush-offs; {@code {Name}} is the prompt's person, and the clause before it is dropped when there is none. */
     private static final List<String> RUDE = List.of("Go away.", "Ask someone else, {Name}.", "Not my problem.",
             "Figure it out yourself.", "Whatever. Leave me alone.");
-    /** Padding around the helpful {@code {answer}}: each makes a response of well over 90 characters. */
+    /**
+     * Padding around the helpful {@code {answer}}: each makes a response of well over 90
+     * characters. Both open alike, so that together they are the most likely way to start.
+     */
     private static final List<String> RAMBLING = List.of(
             "Well, um, so, let me think... {answer} Anyway, that is that, you know, and so on and so forth.",
-            "Hmm, okay, right, so here goes: {answer} I hope that helps, or maybe not, who can really say, honestly.");
+            "Well, um, okay, right, so here goes: {answer} I hope that helps, or maybe not, who can really say, honestly.");
 
     private final List<String> trainPrompts;
     private final List<String> heldOutPrompts;
