@@ -86,7 +86,7 @@ public final class Demo {
     }
 
     public static final Size QUICK = new Size(2, 12, 600, 3, 6, 64, 40, 180);
-    public static final Size DEFAULT = new Size(4, 20, 3000, 2, 80, 64, 65, 410);
+    public static final Size DEFAULT = new Size(4, 20, 3000, 2, 80, 64, 65, 445);
 
     private static final double LABELER_TEMPERATURE = 0.1;
     private static final int PRETRAIN_COPIES = 3000;
