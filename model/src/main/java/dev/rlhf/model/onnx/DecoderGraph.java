@@ -257,6 +257,11 @@ public final class DecoderGraph {
      * replaces several: fewer, wider products keep both cores busier at decode batch sizes.
      */
     private String fused(String name, String... parts) {
+        return fused(g, w, name, parts);
+    }
+
+    /** {@link #fused(String, String...)} into any graph (the decode benchmark's too). */
+    static String fused(GraphBuilder g, Map<String, Tensor> w, String name, String... parts) {
         int total = 0;
         for (String part : parts) {
             Tensor t = w.get(part);

@@ -263,7 +263,7 @@ public final class OrtDecoder implements AutoCloseable {
      *
      * @throws IllegalStateException when CUDA is asked for and this build or host has none
      */
-    static OrtSession.SessionOptions sessionOptions(Options options) throws OrtException {
+    public static OrtSession.SessionOptions sessionOptions(Options options) throws OrtException {
         OrtSession.SessionOptions so = new OrtSession.SessionOptions();
         so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
         if (options.intraOpThreads() > 0) {
