@@ -101,6 +101,10 @@ public final class DecodeStepBench {
                 Step a = bench.servingStep(s1, rows);
                 Step b = bench.gqaStep(s2, rows);
                 worst = Math.max(worst, maxAbsDiff(a.logits, b.logits));
+                if (worst > 1e-3) { // then its timing would mean nothing
+                    throw new IllegalStateException("the GroupQueryAttention graph's logits differ from the serving"
+                            + " graph's by " + worst + " at " + rows + " rows");
+                }
                 double ms1 = a.time();
                 double ms2 = b.time();
                 double ms3 = bench.projectionsStep(s3, rows).time();
@@ -110,6 +114,9 @@ public final class DecodeStepBench {
         }
         System.out.printf(Locale.ROOT, "%nGroupQueryAttention graph against the serving graph: logits differ by at"
                 + " most %.2e%n", worst);
+        for (Path file : List.of(serving, gqa, projections, dir)) {
+            Files.deleteIfExists(file);
+        }
     }
 
     /** A step ready to run again and again, and the logits of its first run. */
