@@ -1,7 +1,6 @@
 package dev.rlhf.model.onnx;
 
 import static dev.rlhf.model.onnx.GraphBuilder.intAttr;
-import static dev.rlhf.model.onnx.GraphBuilder.intsAttr;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -291,13 +290,10 @@ public final class DecodeStepBench {
         return DecoderGraph.fused(g, w, name + ".T", parts);
     }
 
-    /** RMSNorm as {@link DecoderGraph} writes it (the form ONNX Runtime fuses). */
+    /** RMSNorm as {@link DecoderGraph} writes it (the form ONNX Runtime fuses), with the named weight. */
     private String rmsNorm(GraphBuilder g, String x, String weight) {
-        String ms = g.op("ReduceMean", "ms", List.of(intsAttr("axes", -1), intAttr("keepdims", 1)),
-                g.op("Pow", "sq", x, g.floatScalar("two", 2f)));
-        String rms = g.op("Sqrt", "rms", g.op("Add", "mseps", ms, g.floatScalar("eps", (float) c.rmsNormEps())));
         Tensor t = w.get(weight);
-        return g.op("Mul", "normed", g.op("Div", "xn", x, rms), g.floats(weight, t.shape(), t.data()));
+        return DecoderGraph.rmsNorm(g, x, g.floats(weight, t.shape(), t.data()), c.rmsNormEps());
     }
 
     private static ModelProto model(GraphBuilder g, boolean contrib) {

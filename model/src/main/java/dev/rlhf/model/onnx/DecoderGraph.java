@@ -192,11 +192,16 @@ public final class DecoderGraph {
 
     /** RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + eps) · w. */
     private String rmsNorm(String x, String weightName) {
+        return rmsNorm(g, x, weight(weightName, false), c.rmsNormEps());
+    }
+
+    /** {@link #rmsNorm(String, String)} into any graph (the decode benchmark's too), {@code weight} already added. */
+    static String rmsNorm(GraphBuilder g, String x, String weight, double eps) {
         // Pow(x, 2) rather than x·x: the form ONNX Runtime fuses into SimplifiedLayerNormalization
         String ms = g.op("ReduceMean", "ms", List.of(intsAttr("axes", -1), intAttr("keepdims", 1)),
                 g.op("Pow", "sq", x, g.floatScalar("two", 2f)));
-        String rms = g.op("Sqrt", "rms", g.op("Add", "mseps", ms, g.floatScalar("eps", (float) c.rmsNormEps())));
-        return g.op("Mul", "normed", g.op("Div", "xn", x, rms), weight(weightName, false));
+        String rms = g.op("Sqrt", "rms", g.op("Add", "mseps", ms, g.floatScalar("eps", (float) eps)));
+        return g.op("Mul", "normed", g.op("Div", "xn", x, rms), weight);
     }
 
     /**
