@@ -45,7 +45,9 @@ import io.grpc.netty.NettyChannelBuilder;
  * ÷ the fp32 MatMul peak of ONNX Runtime measured in this run, the better of a measurement
  * before the service starts and one after the phases (printed also with output
  * tokens alone, which leaves the prefill work out); and a hot swap under load: time
- * from announce to the first response of the new version, and failed requests.
+ * from announce to the first response of the new version, and failed requests. Last, the
+ * 32-client phase again on a service with {@code rlhf.policy.attention=standard} (the model
+ * file's graph, caches gathered): the baseline of the fused-attention engine, in the same run.
  */
 public final class PolicyBench {
 
@@ -71,12 +73,11 @@ public final class PolicyBench {
         int cpus = Runtime.getRuntime().availableProcessors();
         double peakBefore = OrtPeak.matMulGflops(cpus);
         int port = ServiceJar.freePort();
-        Process service = ServiceJar.start(root.resolve("policy-service/target/quarkus-app/quarkus-run.jar"),
-                root.resolve(".rlhf/logs/bench-policy.log"), port, List.of("-Xmx2g", "-Dquarkus.log.level=WARN",
-                        "-Dkafka.bootstrap.servers=" + broker.bootstrapServers(), "-Drlhf.policy.model-store=" + store,
-                        "-Drlhf.policy.models=policy", "-Dquarkus.log.category.\"dev.rlhf\".level=DEBUG", "-Drlhf.policy.max-batch=32", "-Drlhf.policy.max-queue=64",
-                        "-Drlhf.policy.threads=" + cpus));
+        Process service = start(root, port, broker.bootstrapServers(), store, "fused");
         ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+        Phase standard;
+        double peak;
+        double fused32;
         try {
             System.out.printf("policy bench: %.1fM parameters, prompt %d tokens, %d new tokens per request, %d s per"
                     + " phase%n", n / 1e6, PROMPT, maxNew, seconds);
@@ -93,7 +94,7 @@ public final class PolicyBench {
                 underSwap = load(channel, 32, maxNew, seconds, swap);
             }
             double peakAfter = OrtPeak.matMulGflops(cpus);
-            double peak = Math.max(peakBefore, peakAfter);
+            peak = Math.max(peakBefore, peakAfter);
             System.out.printf("ONNX Runtime fp32 MatMul peak %.1f GFLOP/s: the better of %.1f before the service started"
                     + " and %.1f after the phases%n", peak, peakBefore, peakAfter);
 
@@ -102,6 +103,7 @@ public final class PolicyBench {
                     + " | (output tokens only) | failed |");
             System.out.println("|---|---|---|---|---|---|---|---|");
             double one = phases.get(1).tokensPerSecond();
+            fused32 = phases.get(32).tokensPerSecond();
             for (var e : phases.entrySet()) {
                 Phase p = e.getValue();
                 System.out.printf("| %d | %,.0f | %.1f ms | %.1f ms | %.2f× | %.2f | %.2f | %d |%n", e.getKey(),
@@ -117,6 +119,33 @@ public final class PolicyBench {
             service.destroy();
             service.waitFor(20, TimeUnit.SECONDS);
         }
+        // the baseline: the same 32 clients on standard attention (serving v2, the latest stored)
+        port = ServiceJar.freePort();
+        service = start(root, port, broker.bootstrapServers(), store, "standard");
+        channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+        try {
+            load(channel, 4, maxNew, 3, null); // warmup
+            standard = load(channel, 32, maxNew, seconds, null);
+        } finally {
+            channel.shutdownNow();
+            service.destroy();
+            service.waitFor(20, TimeUnit.SECONDS);
+        }
+        System.out.printf("%n32 clients on rlhf.policy.attention=standard (the model file's graph, caches gathered):"
+                + " %,.0f output tokens/s, TTFT p50 %.1f ms, roofline %.2f, %d failed; fused attention above gives"
+                + " %.2f× its tokens/s%n", standard.tokensPerSecond(), standard.ttft(50), standard.roofline(n, peak, true),
+                standard.failed, fused32 / standard.tokensPerSecond());
+    }
+
+    /** Starts policy-service on the store with the given attention engine. */
+    private static Process start(Path root, int port, String bootstrap, Path store, String attention) throws Exception {
+        int cpus = Runtime.getRuntime().availableProcessors();
+        return ServiceJar.start(root.resolve("policy-service/target/quarkus-app/quarkus-run.jar"),
+                root.resolve(".rlhf/logs/bench-policy.log"), port, List.of("-Xmx2g", "-Dquarkus.log.level=WARN",
+                        "-Dkafka.bootstrap.servers=" + bootstrap, "-Drlhf.policy.model-store=" + store,
+                        "-Drlhf.policy.models=policy", "-Dquarkus.log.category.\"dev.rlhf\".level=DEBUG",
+                        "-Drlhf.policy.max-batch=32", "-Drlhf.policy.max-queue=64", "-Drlhf.policy.threads=" + cpus,
+                        "-Drlhf.policy.attention=" + attention));
     }
 
     /** One measured phase. */

@@ -14,6 +14,7 @@ import dev.rlhf.model.ModelConfig;
 import dev.rlhf.model.ModelStore;
 import dev.rlhf.model.StoredVersion;
 import dev.rlhf.model.ort.OrtDecoder;
+import dev.rlhf.model.ort.SlotDecoder;
 import dev.rlhf.model.text.Tokenizer;
 import dev.rlhf.policy.engine.ContinuousBatcher;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -51,6 +52,10 @@ public class ModelRegistry {
             throw new IllegalStateException("rlhf.policy.provider=cuda but this ONNX Runtime build has no CUDA execution"
                     + " provider (available: " + ai.onnxruntime.OrtEnvironment.getAvailableProviders()
                     + "); deploy the onnxruntime_gpu build with CUDA 12 libraries, or set rlhf.policy.provider=cpu");
+        }
+        if (!List.of("fused", "standard").contains(config.attention())) {
+            throw new IllegalStateException("rlhf.policy.attention must be fused or standard, got '"
+                    + config.attention() + "'");
         }
     }
 
@@ -145,8 +150,8 @@ public class ModelRegistry {
         current.put(name, loaded);
         registerGauges(loaded);
         meters.counter("rlhf.policy.swaps", "model", name, "outcome", "swapped").increment();
-        LOG.infof("serving %s v%d (%s)%s; verified and loaded in %d ms, warmed up in %d ms", name, version,
-                loaded.version().dir(), old == null ? "" : ", replacing v" + old.versionNumber(),
+        LOG.infof("serving %s v%d (%s; %s)%s; verified and loaded in %d ms, warmed up in %d ms", name, version,
+                loaded.version().dir(), loaded.engine(), old == null ? "" : ", replacing v" + old.versionNumber(),
                 (warm - start) / 1_000_000, (System.nanoTime() - warm) / 1_000_000);
         waiting.getOrDefault(name, Map.of()).forEach((f, newerThan) -> {
             if (version > newerThan) {
@@ -162,17 +167,39 @@ public class ModelRegistry {
     /** The files a served version is read from; only these are hashed. */
     private static final java.util.Set<String> SERVED_FILES = java.util.Set.of("config.json", "tokenizer.json", "model.onnx");
 
+    /** The decoder of a version: a {@link SlotDecoder} or an {@link OrtDecoder}. */
+    private record Opened(OrtDecoder decoder, SlotDecoder slots) implements AutoCloseable {
+        @Override
+        public void close() throws Exception {
+            if (slots != null) {
+                slots.close();
+            } else {
+                decoder.close();
+            }
+        }
+    }
+
     /**
      * Opens the version's ONNX Runtime session while its files are hashed (both take about a
      * second on a 25M-parameter model); the session is used only if every checksum matches.
+     * On CPU with {@code attention=fused} (the default), the model file's graph is rebuilt
+     * around ONNX Runtime's fused attention and served from fixed KV slots.
      */
     private ServedModel load(String name, long version) throws Exception {
         java.nio.file.Path dir = store.versionDir(name, version);
         OrtDecoder.Provider provider = config.provider().equals("cuda") ? OrtDecoder.Provider.CUDA : OrtDecoder.Provider.CPU;
-        java.util.concurrent.CompletableFuture<OrtDecoder> opening = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+        java.util.concurrent.CompletableFuture<Opened> opening = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
             try {
-                return OrtDecoder.open(dir.resolve("model.onnx"), ModelConfig.read(dir.resolve("config.json")),
-                        new OrtDecoder.Options(provider, 0, config.threads()));
+                ModelConfig c = ModelConfig.read(dir.resolve("config.json"));
+                OrtDecoder.Options options = new OrtDecoder.Options(provider, 0, config.threads());
+                if (provider == OrtDecoder.Provider.CPU && config.attention().equals("fused")) {
+                    if (SlotDecoder.supports(c)) {
+                        return new Opened(null, SlotDecoder.open(dir.resolve("model.onnx"), c, options, config.maxBatch()));
+                    }
+                    LOG.warnf("%s v%d: head width %d is not a multiple of 16, which fused attention needs; serving it"
+                            + " with standard attention", name, version, c.headDim());
+                }
+                return new Opened(OrtDecoder.open(dir.resolve("model.onnx"), c, options), null);
             } catch (Exception e) {
                 throw new java.util.concurrent.CompletionException(e);
             }
@@ -189,7 +216,7 @@ public class ModelRegistry {
             });
             throw e;
         }
-        OrtDecoder decoder;
+        Opened decoder;
         try {
             decoder = opening.join();
         } catch (java.util.concurrent.CompletionException e) {
@@ -198,17 +225,19 @@ public class ModelRegistry {
         try {
             ModelConfig c = ModelConfig.read(v.file("config.json"));
             Tokenizer tok = Tokenizer.load(v.file("tokenizer.json"));
-            ContinuousBatcher batcher = new ContinuousBatcher(decoder,
-                    new ContinuousBatcher.Options(config.maxBatch(), config.maxQueue(), config.tokenBudget()),
-                    name + "-v" + version);
-            return new ServedModel(v, c, tok, decoder, batcher, provider);
+            ContinuousBatcher.Options options = new ContinuousBatcher.Options(config.maxBatch(), config.maxQueue(),
+                    config.tokenBudget());
+            ContinuousBatcher batcher = decoder.slots() != null
+                    ? new ContinuousBatcher(decoder.slots(), options, name + "-v" + version)
+                    : new ContinuousBatcher(decoder.decoder(), options, name + "-v" + version);
+            return new ServedModel(v, c, tok, decoder.decoder(), decoder.slots(), batcher, provider);
         } catch (Exception | Error e) {
             closeQuietly(decoder);
             throw e;
         }
     }
 
-    private static void closeQuietly(OrtDecoder d) {
+    private static void closeQuietly(AutoCloseable d) {
         if (d != null) {
             try {
                 d.close();

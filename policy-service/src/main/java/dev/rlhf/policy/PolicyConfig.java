@@ -30,6 +30,14 @@ public interface PolicyConfig {
     @WithDefault("cpu")
     String provider();
 
+    /**
+     * Attention on CPU: fused (ONNX Runtime's GroupQueryAttention on a fixed KV cache of
+     * max-batch slots, each the context window long) or standard (the model file's graph as
+     * it is). CUDA, and models whose head width is not a multiple of 16, use standard.
+     */
+    @WithDefault("fused")
+    String attention();
+
     /** ONNX Runtime intra-op threads per model (0 = its default). */
     @WithDefault("0")
     int threads();

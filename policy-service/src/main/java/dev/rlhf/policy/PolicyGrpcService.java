@@ -306,7 +306,7 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
             prompts.add(p);
             responses.add(r);
         }
-        List<float[]> lps = m.decoder().logprobs(prompts, responses, t);
+        List<float[]> lps = m.logprobs(prompts, responses, t);
         ScoreLogprobsResponse.Builder b = ScoreLogprobsResponse.newBuilder().setModel(ref(m));
         for (int i = 0; i < lps.size(); i++) {
             ScoredSequence.Builder s = ScoredSequence.newBuilder().setPromptTokenCount(prompts.get(i).length);

@@ -1,51 +1,40 @@
 package dev.rlhf.model.onnx;
 
-import static dev.rlhf.model.onnx.GraphBuilder.intAttr;
-
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.IntBuffer;
-import java.nio.LongBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
-import java.util.Set;
 
 import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
 import dev.rlhf.model.LlamaWeights;
 import dev.rlhf.model.ModelConfig;
-import dev.rlhf.model.Rotary;
 import dev.rlhf.model.Tensor;
 import dev.rlhf.model.onnx.GraphBuilder.Dim;
 import dev.rlhf.model.onnx.Onnx.ModelProto;
-import dev.rlhf.model.onnx.Onnx.NodeProto;
 import dev.rlhf.model.onnx.Onnx.OperatorSetIdProto;
 import dev.rlhf.model.onnx.Onnx.TensorProto.DataType;
 import dev.rlhf.model.ort.OrtDecoder;
 import dev.rlhf.model.ort.OrtPeak;
+import dev.rlhf.model.ort.SlotDecoder;
 
 /**
  * {@code bin/rlhf bench decode}: where a decode step of {@code bin/rlhf bench policy}'s model
  * (25.5M parameters) goes, at the batch sizes its clients make. One step (one new token per
- * row, 40 cached positions) is timed on three graphs, medians of 150 runs after 30:
+ * row, 40 cached positions, the same prompts) is timed on three graphs, medians of 150 runs after 30:
  * <ol>
  * <li>the serving graph ({@link DecoderGraph}: attention with standard ops, the cache grown
  * by Concat);
- * <li>the same decoder with ONNX Runtime's fused {@code com.microsoft:GroupQueryAttention}
- * (rotary inside, past and present one buffer of 64 positions written in place, bound as
- * pinned outputs): what the attention path could save, checked against the serving graph's
- * logits;
+ * <li>the fused-attention graph policy-service serves on CPU ({@link SlotDecoder}: ONNX
+ * Runtime's {@code com.microsoft:GroupQueryAttention}, rotary inside, each row's cache a slot
+ * of the context window written in place), checked against the serving graph's logits;
  * <li>the step's projections alone (q/k/v, o, gate/up and down MatMuls of every layer, the
  * same shapes, nothing else): the most any graph of this model could do.
  * </ol>
@@ -55,7 +44,6 @@ import dev.rlhf.model.ort.OrtPeak;
 public final class DecodeStepBench {
 
     private static final int PAST = 40;
-    private static final int BUFFER = 64;
     private static final int WARMUP = 30;
     private static final int RUNS = 150;
 
@@ -79,29 +67,33 @@ public final class DecodeStepBench {
         double peak = OrtPeak.matMulGflops(threads);
         Path dir = Files.createTempDirectory("decode-step-bench");
         Path serving = dir.resolve("serving.onnx");
-        Path gqa = dir.resolve("gqa.onnx");
         Path projections = dir.resolve("projections.onnx");
         OnnxExport.write(config, bench.w, DecoderGraph.Head.CAUSAL_LM, serving, false);
-        Files.write(gqa, bench.gqaModel().toByteArray());
         Files.write(projections, bench.projectionsModel().toByteArray());
         System.out.printf(Locale.ROOT, "decode step: %.1fM parameters (d %d, %d layers, %d heads / %d KV heads), %d"
                 + " cached positions, %d threads; ONNX Runtime fp32 MatMul peak %.1f GFLOP/s (1024³)%n%n",
                 parameters / 1e6, config.hiddenSize(), config.numHiddenLayers(), config.numAttentionHeads(),
                 config.numKeyValueHeads(), PAST, threads, peak);
-        System.out.println("| rows | serving graph | with GroupQueryAttention | projections alone |");
+        System.out.println("| rows | serving graph | fused attention (SlotDecoder) | projections alone |");
         System.out.println("|---|---|---|---|");
         double worst = 0;
-        try (OrtSession.SessionOptions so = OrtDecoder.sessionOptions(OrtDecoder.Options.cpu(threads));
-                OrtSession s1 = bench.env.createSession(serving.toString(), so);
-                OrtSession s2 = bench.env.createSession(gqa.toString(), so);
+        OrtDecoder.Options options = OrtDecoder.Options.cpu(threads);
+        try (OrtSession.SessionOptions so = OrtDecoder.sessionOptions(options);
+                OrtDecoder standard = OrtDecoder.open(serving, config, options);
+                SlotDecoder fused = SlotDecoder.open(serving, config, options, 32);
                 OrtSession s3 = bench.env.createSession(projections.toString(), so)) {
             for (int rows : new int[] {8, 31}) {
                 double flop = 2.0 * parameters * rows;
-                Step a = bench.servingStep(s1, rows);
-                Step b = bench.gqaStep(s2, rows);
+                List<int[]> prompts = new ArrayList<>();
+                Random random = new Random(rows);
+                for (int r = 0; r < rows; r++) {
+                    prompts.add(random.ints(PAST, 6, config.vocabSize()).toArray());
+                }
+                Step a = bench.servingStep(standard, rows, prompts);
+                Step b = bench.fusedStep(fused, rows, prompts);
                 worst = Math.max(worst, maxAbsDiff(a.logits, b.logits));
                 if (worst > 1e-3) { // then its timing would mean nothing
-                    throw new IllegalStateException("the GroupQueryAttention graph's logits differ from the serving"
+                    throw new IllegalStateException("the fused-attention graph's logits differ from the serving"
                             + " graph's by " + worst + " at " + rows + " rows");
                 }
                 double ms1 = a.time();
@@ -111,9 +103,9 @@ public final class DecodeStepBench {
                         ms1, flop / ms1 / 1e6 / peak, ms2, flop / ms2 / 1e6 / peak, ms3, flop / ms3 / 1e6 / peak);
             }
         }
-        System.out.printf(Locale.ROOT, "%nGroupQueryAttention graph against the serving graph: logits differ by at"
-                + " most %.2e%n", worst);
-        for (Path file : List.of(serving, gqa, projections, dir)) {
+        System.out.printf(Locale.ROOT, "%nfused-attention graph against the serving graph: logits differ by at most"
+                + " %.2e%n", worst);
+        for (Path file : List.of(serving, projections, dir)) {
             Files.deleteIfExists(file);
         }
     }
@@ -140,55 +132,42 @@ public final class DecodeStepBench {
         float[] run() throws Exception;
     }
 
-    private Step servingStep(OrtSession session, int rows) throws Exception {
-        Map<String, OnnxTensor> in = new HashMap<>();
-        in.put("input_ids", longs(rows, 1, 5));
-        in.put("attention_mask", longs(rows, PAST + 1, 1));
-        in.put("position_ids", longs(rows, 1, PAST));
-        for (int i = 0; i < c.numHiddenLayers(); i++) {
-            for (String kind : List.of("key", "value")) {
-                in.put("past_key_values." + i + "." + kind, floats(past(rows, i, kind), rows, c.numKeyValueHeads(),
-                        PAST, c.headDim()));
-            }
+    private Step servingStep(OrtDecoder decoder, int rows, List<int[]> prompts) throws Exception {
+        OrtDecoder.Padded in = OrtDecoder.Padded.left(prompts, 0);
+        OrtDecoder.Forward prefill = decoder.forward(in.ids(), in.mask(), in.positions(), null);
+        OrtDecoder.Cache past = prefill.cache();
+        long[][] ids = new long[rows][1];
+        long[][] mask = new long[rows][PAST + 1];
+        long[][] positions = new long[rows][1];
+        for (int r = 0; r < rows; r++) {
+            ids[r][0] = 5;
+            Arrays.fill(mask[r], 1);
+            positions[r][0] = PAST;
         }
-        Runner r = () -> {
-            try (OrtSession.Result out = session.run(in)) {
-                return flat(out.get("logits").orElseThrow());
+        Runner runner = () -> {
+            try (OrtDecoder.Forward f = decoder.step(ids, mask, positions, past)) {
+                return f.logits();
             }
         };
-        return new Step(r, r.run());
+        return new Step(runner, runner.run());
     }
 
-    private Step gqaStep(OrtSession session, int rows) throws Exception {
-        int kv = c.numKeyValueHeads();
-        int hd = c.headDim();
-        Map<String, OnnxTensor> in = new HashMap<>();
-        Map<String, OnnxValue> pinned = new HashMap<>();
-        in.put("input_ids", longs(rows, 1, 5));
-        int[] seqlens = new int[rows];
-        Arrays.fill(seqlens, PAST); // total length − 1 per row: the new token goes to position PAST
-        in.put("seqlens_k", OnnxTensor.createTensor(env, IntBuffer.wrap(seqlens), new long[] {rows}));
-        in.put("total_sequence_length", OnnxTensor.createTensor(env, IntBuffer.wrap(new int[] {PAST + 1}), new long[] {}));
-        for (int i = 0; i < c.numHiddenLayers(); i++) {
-            for (String kind : List.of("key", "value")) {
-                // the same past as the serving step's, in the first PAST positions of a BUFFER-long buffer
-                float[] past = past(rows, i, kind);
-                FloatBuffer buffer = ByteBuffer.allocateDirect(rows * kv * BUFFER * hd * 4).order(ByteOrder.nativeOrder())
-                        .asFloatBuffer();
-                for (int r = 0; r < rows * kv; r++) {
-                    buffer.put(r * BUFFER * hd, past, r * PAST * hd, PAST * hd);
-                }
-                OnnxTensor t = OnnxTensor.createTensor(env, buffer, new long[] {rows, kv, BUFFER, hd});
-                in.put("past_key_values." + i + "." + kind, t);
-                pinned.put("present." + i + "." + kind, t);
+    private Step fusedStep(SlotDecoder decoder, int rows, List<int[]> prompts) throws Exception {
+        decoder.prefill(prompts, 0);
+        int[] tokens = new int[rows];
+        Arrays.fill(tokens, 5);
+        Runner runner = () -> {
+            for (int r = 0; r < rows; r++) {
+                decoder.truncate(r, PAST); // the same step every run: the token goes to position PAST
             }
-        }
-        Runner r = () -> {
-            try (OrtSession.Result out = session.run(in, Set.of("logits"), pinned)) {
-                return flat(out.get("logits").orElseThrow());
+            float[][] logits = decoder.decode(tokens);
+            float[] flat = new float[rows * c.vocabSize()];
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(logits[r], 0, flat, r * c.vocabSize(), c.vocabSize());
             }
+            return flat;
         };
-        return new Step(r, r.run());
+        return new Step(runner, runner.run());
     }
 
     private Step projectionsStep(OrtSession session, int rows) throws Exception {
@@ -200,64 +179,6 @@ public final class DecodeStepBench {
             }
         };
         return new Step(r, r.run());
-    }
-
-    /** The decoder with GroupQueryAttention: per layer RMSNorm, qkv, GQA (rotary inside), o, RMSNorm, SwiGLU. */
-    private ModelProto gqaModel() {
-        GraphBuilder g = new GraphBuilder("llama_decoder_gqa", GraphBuilder.INLINE);
-        int heads = c.numAttentionHeads();
-        int kv = c.numKeyValueHeads();
-        int hd = c.headDim();
-        Dim b = Dim.sym("batch");
-        g.input("input_ids", DataType.INT64, b, Dim.sym("sequence"));
-        g.input("seqlens_k", DataType.INT32, b);
-        g.input("total_sequence_length", DataType.INT32);
-        // GroupQueryAttention's caches: [positions, hd/2], one half of HF's duplicated tables
-        float[][] tables = Rotary.tables(c);
-        int positions = c.maxPositionEmbeddings();
-        float[] cos = new float[positions * hd / 2];
-        float[] sin = new float[positions * hd / 2];
-        for (int p = 0; p < positions; p++) {
-            System.arraycopy(tables[0], p * hd, cos, p * hd / 2, hd / 2);
-            System.arraycopy(tables[1], p * hd, sin, p * hd / 2, hd / 2);
-        }
-        String cosCache = g.floats("cos_cache", new long[] {positions, hd / 2}, cos);
-        String sinCache = g.floats("sin_cache", new long[] {positions, hd / 2}, sin);
-        String x = g.op("Gather", "embed", g.floats("model.embed_tokens.weight",
-                w.get("model.embed_tokens.weight").shape(), w.get("model.embed_tokens.weight").data()), "input_ids");
-        for (int i = 0; i < c.numHiddenLayers(); i++) {
-            String p = "model.layers." + i + ".";
-            String h = rmsNorm(g, x, p + "input_layernorm.weight");
-            String qkv = g.op("MatMul", "qkv", h, projection(g, p + "qkv", p + "self_attn.q_proj.weight",
-                    p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"));
-            List<String> split = g.opMulti("Split", "q_k_v", 3, List.of(intAttr("axis", -1)), qkv,
-                    g.int64s("sizes", (long) heads * hd, (long) kv * hd, (long) kv * hd));
-            for (String kind : List.of("key", "value")) {
-                g.input("past_key_values." + i + "." + kind, DataType.FLOAT, b, Dim.of(kv), Dim.sym("buffer"), Dim.of(hd));
-                g.output("present." + i + "." + kind, DataType.FLOAT, b, Dim.of(kv), Dim.sym("buffer"), Dim.of(hd));
-            }
-            String attention = "attention_" + i;
-            g.proto().addNode(NodeProto.newBuilder().setOpType("GroupQueryAttention").setDomain("com.microsoft")
-                    .setName(attention).addAllInput(List.of(split.get(0), split.get(1), split.get(2),
-                            "past_key_values." + i + ".key", "past_key_values." + i + ".value", "seqlens_k",
-                            "total_sequence_length", cosCache, sinCache))
-                    .addAllOutput(List.of(attention, "present." + i + ".key", "present." + i + ".value"))
-                    .addAttribute(intAttr("num_heads", heads)).addAttribute(intAttr("kv_num_heads", kv))
-                    .addAttribute(intAttr("do_rotary", 1)));
-            x = g.op("Add", "resid", x, g.op("MatMul", "o", attention, projection(g, p + "o",
-                    p + "self_attn.o_proj.weight")));
-            String h2 = rmsNorm(g, x, p + "post_attention_layernorm.weight");
-            List<String> gateUp = g.opMulti("Split", "gate_up", 2, List.of(intAttr("axis", -1)), g.op("MatMul",
-                    "gate_up", h2, projection(g, p + "gate_up", p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight")));
-            String act = g.op("Mul", "swiglu", g.op("Mul", "silu", gateUp.get(0), g.op("Sigmoid", "sig",
-                    gateUp.get(0))), gateUp.get(1));
-            x = g.op("Add", "resid", x, g.op("MatMul", "down", act, projection(g, p + "down",
-                    p + "mlp.down_proj.weight")));
-        }
-        x = rmsNorm(g, x, "model.norm.weight");
-        g.opNamed("MatMul", "logits", List.of(), x, projection(g, "lm_head", "lm_head.weight"));
-        g.output("logits", DataType.FLOAT, b, Dim.sym("sequence"), Dim.of(c.vocabSize()));
-        return model(g, true);
     }
 
     /** Every projection of a step, side by side: x [rows, d] and act [rows, ffn] in, nothing between them. */
@@ -282,7 +203,7 @@ public final class DecodeStepBench {
             g.opNamed("MatMul", out, List.of(), product[0], weight);
             g.output(out, DataType.FLOAT, rows, Dim.sym(out + ".size"));
         }
-        return model(g, false);
+        return model(g);
     }
 
     /** The given HF projections ([out, in] each) as one [in, Σout] initializer, as the serving graph has them. */
@@ -290,34 +211,14 @@ public final class DecodeStepBench {
         return DecoderGraph.fused(g, w, name + ".T", parts);
     }
 
-    /** RMSNorm as {@link DecoderGraph} writes it (the form ONNX Runtime fuses), with the named weight. */
-    private String rmsNorm(GraphBuilder g, String x, String weight) {
-        Tensor t = w.get(weight);
-        return DecoderGraph.rmsNorm(g, x, g.floats(weight, t.shape(), t.data()), c.rmsNormEps());
-    }
-
-    private static ModelProto model(GraphBuilder g, boolean contrib) {
-        ModelProto.Builder m = ModelProto.newBuilder().setIrVersion(OnnxExport.IR_VERSION)
-                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(OnnxExport.OPSET));
-        if (contrib) {
-            m.addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1));
-        }
-        return m.setGraph(g.proto()).build();
-    }
-
-    /** The past keys or values of one layer, [rows, KV, PAST, hd], seeded by layer and kind. */
-    private float[] past(int rows, int layer, String kind) {
-        return random(rows * c.numKeyValueHeads() * PAST * c.headDim(), 31L * layer + kind.hashCode());
+    private static ModelProto model(GraphBuilder g) {
+        return ModelProto.newBuilder().setIrVersion(OnnxExport.IR_VERSION)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(OnnxExport.OPSET))
+                .setGraph(g.proto()).build();
     }
 
     private OnnxTensor floats(float[] data, long... shape) throws Exception {
         return OnnxTensor.createTensor(env, FloatBuffer.wrap(data), shape);
-    }
-
-    private OnnxTensor longs(int rows, int cols, long value) throws Exception {
-        long[] data = new long[rows * cols];
-        Arrays.fill(data, value);
-        return OnnxTensor.createTensor(env, LongBuffer.wrap(data), new long[] {rows, cols});
     }
 
     private static float[] random(int n, long seed) {
@@ -327,13 +228,6 @@ public final class DecodeStepBench {
             x[i] = (float) r.nextGaussian() * 0.5f;
         }
         return x;
-    }
-
-    private static float[] flat(OnnxValue logits) throws Exception {
-        FloatBuffer fb = ((OnnxTensor) logits).getFloatBuffer();
-        float[] out = new float[fb.remaining()];
-        fb.get(out);
-        return out;
     }
 
     private static double maxAbsDiff(float[] a, float[] b) {

@@ -3,8 +3,10 @@ package dev.rlhf.model.onnx;
 import static dev.rlhf.model.onnx.GraphBuilder.intAttr;
 import static dev.rlhf.model.onnx.GraphBuilder.intsAttr;
 
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import dev.rlhf.model.LlamaWeights;
 import dev.rlhf.model.ModelConfig;
@@ -12,6 +14,8 @@ import dev.rlhf.model.Rotary;
 import dev.rlhf.model.Tensor;
 import dev.rlhf.model.onnx.GraphBuilder.Dim;
 import dev.rlhf.model.onnx.Onnx.GraphProto;
+import dev.rlhf.model.onnx.Onnx.NodeProto;
+import dev.rlhf.model.onnx.Onnx.TensorProto;
 import dev.rlhf.model.onnx.Onnx.TensorProto.DataType;
 
 /**
@@ -38,6 +42,22 @@ import dev.rlhf.model.onnx.Onnx.TensorProto.DataType;
  * are stored transposed ({@code <hf name>.T}, [in, out]) so that MatMul needs no Transpose;
  * q, k, v are one product ({@code qkv_proj.weight.T}), gate and up another
  * ({@code gate_up_proj.weight.T}), each split after.
+ *
+ * <p>Fused-attention variant ({@link #withFusedAttention}), the CPU serving graph of a
+ * causal LM: per layer, the packed q/k/v product goes straight into ONNX Runtime's
+ * {@code com.microsoft:GroupQueryAttention} (rotary inside; no mask, transposes or cache
+ * Concat), whose KV cache is right-padded, one row per sequence, written in place when past
+ * and present are bound to the same buffer:
+ * <pre>
+ * input_ids                 [B, T]            int64, right-padded
+ * seqlens_k                 [B]               int32, per row: tokens in the cache after this pass − 1
+ * total_sequence_length     []                int32, T for a prompt pass (the cache starts empty);
+ *                                             max(seqlens_k) + 1 for a decode step (T = 1)
+ * past_key_values.N.key     [B, KV, L, hd]    float, each row's entries first
+ * past_key_values.N.value   [B, KV, L, hd]
+ * → logits                  [B, T, V]
+ * → present.N.key / .value  [B, KV, max(L, total_sequence_length), hd]
+ * </pre>
  */
 public final class DecoderGraph {
 
@@ -55,6 +75,13 @@ public final class DecoderGraph {
     private final Map<String, Tensor> w;
     private final Head head;
     private final GraphBuilder g;
+    /** Initializers of an existing graph to build from instead of {@link #w}, or null. */
+    private final Map<String, TensorProto> reused;
+    private final Set<String> added = new HashSet<>();
+    /** GroupQueryAttention instead of attention from standard ops ({@link #withFusedAttention}). */
+    private final boolean fusedAttention;
+    private String cosCache;
+    private String sinCache;
     /** The [hd, hd] initializer R with x·R = rotate_half(x) = [−x₂, x₁]. */
     private String rotateHalf;
 
@@ -63,6 +90,41 @@ public final class DecoderGraph {
         this.w = weights;
         this.head = head;
         this.g = new GraphBuilder("llama_decoder", sink);
+        this.reused = null;
+        this.fusedAttention = false;
+    }
+
+    private DecoderGraph(ModelConfig config, Map<String, TensorProto> initializers) {
+        this.c = config;
+        this.w = Map.of();
+        this.head = Head.CAUSAL_LM;
+        this.g = new GraphBuilder("llama_decoder_fused_attention", GraphBuilder.INLINE);
+        this.reused = initializers;
+        this.fusedAttention = true;
+    }
+
+    /**
+     * Whether {@link #withFusedAttention} can serve {@code config}: GroupQueryAttention's
+     * rotary needs a head width that is a multiple of 16.
+     */
+    public static boolean fusedAttentionSupports(ModelConfig config) {
+        return config.headDim() % 16 == 0 && config.numAttentionHeads() % config.numKeyValueHeads() == 0;
+    }
+
+    /**
+     * The fused-attention graph (class javadoc) of the decoder whose {@link Head#CAUSAL_LM}
+     * graph has the initializers {@code serving} (by name): its weights are taken as they are,
+     * only the nodes around them are new.
+     *
+     * @throws IllegalArgumentException when {@code serving} lacks a weight of {@code config}
+     *                                  or {@code config} is not {@link #fusedAttentionSupports supported}
+     */
+    static GraphProto withFusedAttention(Map<String, TensorProto> serving, ModelConfig config) {
+        if (!fusedAttentionSupports(config)) {
+            throw new IllegalArgumentException("fused attention needs a head width that is a multiple of 16, got "
+                    + config.headDim());
+        }
+        return new DecoderGraph(config, serving).build();
     }
 
     /**
@@ -78,24 +140,43 @@ public final class DecoderGraph {
         Dim t = Dim.sym("sequence");
         Dim s = Dim.sym(head == Head.CAUSAL_LM ? "total_sequence" : "sequence");
         g.input("input_ids", DataType.INT64, b, t);
-        g.input("attention_mask", DataType.INT64, b, s);
-        g.input("position_ids", DataType.INT64, b, t);
-
-        // 1. embeddings, rotary tables, the additive attention mask
         String x = g.op("Gather", "embed", weight("model.embed_tokens.weight", false), "input_ids");
         float[][] tables = Rotary.tables(c);
-        long[] tableShape = {c.maxPositionEmbeddings(), c.headDim()};
+        String cos = null;
+        String sin = null;
+        String mask = null;
+        if (fusedAttention) {
+            // 1. GroupQueryAttention's lengths and rotary caches: [positions, hd/2], the first
+            //    half of the duplicated tables
+            g.input("seqlens_k", DataType.INT32, b);
+            g.input("total_sequence_length", DataType.INT32);
+            int positions = c.maxPositionEmbeddings();
+            int half = c.headDim() / 2;
+            float[] cosHalf = new float[positions * half];
+            float[] sinHalf = new float[positions * half];
+            for (int p = 0; p < positions; p++) {
+                System.arraycopy(tables[0], p * c.headDim(), cosHalf, p * half, half);
+                System.arraycopy(tables[1], p * c.headDim(), sinHalf, p * half, half);
+            }
+            cosCache = g.floats("rotary.cos_cache", new long[] {positions, half}, cosHalf);
+            sinCache = g.floats("rotary.sin_cache", new long[] {positions, half}, sinHalf);
+        } else {
+            g.input("attention_mask", DataType.INT64, b, s);
+            g.input("position_ids", DataType.INT64, b, t);
+            // 1. rotary tables, the additive attention mask
+            long[] tableShape = {c.maxPositionEmbeddings(), c.headDim()};
         // [B, T, 1, hd]: broadcast over the heads of [B, T, n, hd]
-        String cos = unsqueeze(g.op("Gather", "cos", g.floats("rotary.cos", tableShape, tables[0]), "position_ids"), 2);
-        String sin = unsqueeze(g.op("Gather", "sin", g.floats("rotary.sin", tableShape, tables[1]), "position_ids"), 2);
-        int hd = c.headDim();
-        float[] r = new float[hd * hd]; // x·R = [−x₂, x₁]
-        for (int j = 0; j < hd / 2; j++) {
-            r[(j + hd / 2) * hd + j] = -1f;
-            r[j * hd + j + hd / 2] = 1f;
+            cos = unsqueeze(g.op("Gather", "cos", g.floats("rotary.cos", tableShape, tables[0]), "position_ids"), 2);
+            sin = unsqueeze(g.op("Gather", "sin", g.floats("rotary.sin", tableShape, tables[1]), "position_ids"), 2);
+            int hd = c.headDim();
+            float[] r = new float[hd * hd]; // x·R = [−x₂, x₁]
+            for (int j = 0; j < hd / 2; j++) {
+                r[(j + hd / 2) * hd + j] = -1f;
+                r[j * hd + j + hd / 2] = 1f;
+            }
+            rotateHalf = g.floats("rotary.rotate_half", new long[] {hd, hd}, r);
+            mask = attentionMask(); // [B, 1, 1, T, S]
         }
-        rotateHalf = g.floats("rotary.rotate_half", new long[] {hd, hd}, r);
-        String mask = attentionMask(); // [B, 1, 1, T, S]
 
         // 2. the layers
         for (int i = 0; i < c.numHiddenLayers(); i++) {
@@ -119,6 +200,21 @@ public final class DecoderGraph {
     }
 
     private String layer(int i, String x, String cos, String sin, String mask) {
+        String p = "model.layers." + i + ".";
+        x = g.op("Add", "resid", x, g.op("MatMul", "o", fusedAttention ? fusedAttention(i, x) : attention(i, x, cos, sin,
+                mask), weight(p + "self_attn.o_proj.weight", true)));
+        // 4. SwiGLU feed-forward block
+        String h2 = rmsNorm(x, p + "post_attention_layernorm.weight");
+        List<String> gateUp = g.opMulti("Split", "gate_up", 2, List.of(intAttr("axis", -1)), g.op("MatMul", "gate_up",
+                h2, fused(p + "mlp.gate_up_proj.weight.T", p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight")));
+        String gate = gateUp.get(0);
+        String up = gateUp.get(1);
+        String act = g.op("Mul", "swiglu", g.op("Mul", "silu", gate, g.op("Sigmoid", "sig", gate)), up);
+        return g.op("Add", "resid", x, g.op("MatMul", "down", act, weight(p + "mlp.down_proj.weight", true)));
+    }
+
+    /** Layer {@code i}'s attention of n1(x) with standard ops: [B, T, H·hd], before o. */
+    private String attention(int i, String x, String cos, String sin, String mask) {
         String p = "model.layers." + i + ".";
         int hd = c.headDim();
         int heads = c.numAttentionHeads();
@@ -161,17 +257,36 @@ public final class DecoderGraph {
         String probs = g.op("Softmax", "probs", List.of(intAttr("axis", -1)), g.op("Add", "masked", scores, mask));
         String ctx = g.op("MatMul", "ctx", probs, v5); // [B, KV, H/KV, T, hd]
         String ctx4 = g.op("Reshape", "ctx4", ctx, g.int64s("shape", 0, heads, -1, hd));
-        String merged = g.op("Reshape", "merged", g.op("Transpose", "ctxT", List.of(intsAttr("perm", 0, 2, 1, 3)), ctx4),
+        return g.op("Reshape", "merged", g.op("Transpose", "ctxT", List.of(intsAttr("perm", 0, 2, 1, 3)), ctx4),
                 g.int64s("shape", 0, 0, -1));
-        x = g.op("Add", "resid", x, g.op("MatMul", "o", merged, weight(p + "self_attn.o_proj.weight", true)));
-        // 4. SwiGLU feed-forward block
-        String h2 = rmsNorm(x, p + "post_attention_layernorm.weight");
-        List<String> gateUp = g.opMulti("Split", "gate_up", 2, List.of(intAttr("axis", -1)), g.op("MatMul", "gate_up",
-                h2, fused(p + "mlp.gate_up_proj.weight.T", p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight")));
-        String gate = gateUp.get(0);
-        String up = gateUp.get(1);
-        String act = g.op("Mul", "swiglu", g.op("Mul", "silu", gate, g.op("Sigmoid", "sig", gate)), up);
-        return g.op("Add", "resid", x, g.op("MatMul", "down", act, weight(p + "mlp.down_proj.weight", true)));
+    }
+
+    /**
+     * Layer {@code i}'s attention of n1(x) as one GroupQueryAttention node on the packed q/k/v
+     * product ([B, T, (H + 2·KV)·hd], the layout of {@code qkv_proj.weight.T}): rotary, the
+     * cache write and the attention itself: [B, T, H·hd], before o.
+     */
+    private String fusedAttention(int i, String x) {
+        String p = "model.layers." + i + ".";
+        String h = rmsNorm(x, p + "input_layernorm.weight");
+        String qkv = g.op("MatMul", "qkv", h, fused(p + "self_attn.qkv_proj.weight.T", p + "self_attn.q_proj.weight",
+                p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"));
+        Dim b = Dim.sym("batch");
+        for (String kind : List.of("key", "value")) {
+            g.input("past_key_values." + i + "." + kind, DataType.FLOAT, b, Dim.of(c.numKeyValueHeads()),
+                    Dim.sym("past_sequence"), Dim.of(c.headDim()));
+            g.output("present." + i + "." + kind, DataType.FLOAT, b, Dim.of(c.numKeyValueHeads()),
+                    Dim.sym("present_sequence"), Dim.of(c.headDim()));
+        }
+        String out = "attention_" + i;
+        g.proto().addNode(NodeProto.newBuilder().setOpType("GroupQueryAttention").setDomain("com.microsoft")
+                .setName(out + "_GroupQueryAttention")
+                .addAllInput(List.of(qkv, "", "", "past_key_values." + i + ".key", "past_key_values." + i + ".value",
+                        "seqlens_k", "total_sequence_length", cosCache, sinCache))
+                .addAllOutput(List.of(out, "present." + i + ".key", "present." + i + ".value"))
+                .addAttribute(intAttr("num_heads", c.numAttentionHeads()))
+                .addAttribute(intAttr("kv_num_heads", c.numKeyValueHeads())).addAttribute(intAttr("do_rotary", 1)));
+        return out;
     }
 
     /** [B, T, n, hd] → [B, n, T, hd]. */
@@ -262,7 +377,19 @@ public final class DecoderGraph {
      * replaces several: fewer, wider products keep both cores busier at decode batch sizes.
      */
     private String fused(String name, String... parts) {
-        return fused(g, w, name, parts);
+        return reused != null ? reuse(name) : fused(g, w, name, parts);
+    }
+
+    /** The existing initializer {@code name}, added to this graph at its first use. */
+    private String reuse(String name) {
+        TensorProto t = reused.get(name);
+        if (t == null) {
+            throw new IllegalArgumentException("the serving graph lacks the initializer " + name);
+        }
+        if (added.add(name)) {
+            g.proto().addInitializer(t);
+        }
+        return name;
     }
 
     /** {@link #fused(String, String...)} into any graph (the decode benchmark's too). */
@@ -293,6 +420,9 @@ public final class DecoderGraph {
 
     /** Adds a weight as an initializer, transposed to [in, out] for projections. */
     private String weight(String name, boolean transposed) {
+        if (reused != null) {
+            return reuse(transposed ? name + ".T" : name);
+        }
         Tensor t = w.get(name);
         if (t == null) {
             throw new IllegalArgumentException("the weights lack " + name);

@@ -90,6 +90,102 @@ public final class OnnxExport {
         }
     }
 
+    /**
+     * The fused-attention serving graph ({@link DecoderGraph#withFusedAttention}) of the
+     * causal-LM model in {@code file}, written by {@link #write}. The new graph holds no weight
+     * bytes: its initializers are external data in {@code file} itself (where the inline ones
+     * lie, found by a scan that skips over them) or in its external data file, so open it
+     * with {@code session.model_external_initializers_file_folder_path} set to {@code file}'s
+     * folder.
+     *
+     * @throws IllegalArgumentException when {@code file} is not a causal-LM model of this
+     *                                  exporter or {@code config} is not the one it was written with
+     */
+    public static ModelProto fusedAttention(Path file, ModelConfig config) {
+        Map<String, String> meta = new java.util.HashMap<>();
+        Map<String, TensorProto> initializers = new java.util.HashMap<>();
+        try (var stream = Files.newInputStream(file)) {
+            com.google.protobuf.CodedInputStream in = com.google.protobuf.CodedInputStream.newInstance(stream, 1 << 16);
+            in.setSizeLimit(Integer.MAX_VALUE);
+            String location = file.getFileName().toString();
+            while (!in.isAtEnd()) {
+                int tag = in.readTag();
+                int field = com.google.protobuf.WireFormat.getTagFieldNumber(tag);
+                if (field == ModelProto.GRAPH_FIELD_NUMBER) {
+                    int limit = in.pushLimit(in.readRawVarint32());
+                    while (!in.isAtEnd()) {
+                        int graphTag = in.readTag();
+                        if (com.google.protobuf.WireFormat.getTagFieldNumber(graphTag) == Onnx.GraphProto.INITIALIZER_FIELD_NUMBER) {
+                            int tensorLimit = in.pushLimit(in.readRawVarint32());
+                            TensorProto t = referenced(in, location);
+                            initializers.put(t.getName(), t);
+                            in.popLimit(tensorLimit);
+                        } else {
+                            in.skipField(graphTag);
+                        }
+                    }
+                    in.popLimit(limit);
+                } else if (field == ModelProto.METADATA_PROPS_FIELD_NUMBER) {
+                    StringStringEntryProto e = in.readMessage(StringStringEntryProto.parser(),
+                            com.google.protobuf.ExtensionRegistryLite.getEmptyRegistry());
+                    meta.put(e.getKey(), e.getValue());
+                } else {
+                    in.skipField(tag);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading the ONNX model " + file + " failed: " + e.getMessage(), e);
+        }
+        if (!DecoderGraph.Head.CAUSAL_LM.name().equals(meta.get("head"))) {
+            throw new IllegalArgumentException(file + " is not a causal-LM model of this exporter (head "
+                    + meta.get("head") + ")");
+        }
+        if (meta.get("config") == null || !ModelConfig.fromJson(meta.get("config")).equals(config)) {
+            throw new IllegalArgumentException(file + " was written for another configuration than " + config.toJson());
+        }
+        return ModelProto.newBuilder().setIrVersion(IR_VERSION)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1))
+                .setProducerName("dev.rlhf.model").setProducerVersion("1")
+                .setGraph(DecoderGraph.withFusedAttention(initializers, config)).build();
+    }
+
+    /**
+     * One initializer of a model file, {@code in} positioned on its fields: everything but
+     * inline raw data is read; raw data is skipped and referred to by its place in the file.
+     */
+    private static TensorProto referenced(com.google.protobuf.CodedInputStream in, String location) throws IOException {
+        TensorProto.Builder t = TensorProto.newBuilder();
+        while (!in.isAtEnd()) {
+            int tag = in.readTag();
+            switch (com.google.protobuf.WireFormat.getTagFieldNumber(tag)) {
+                case TensorProto.RAW_DATA_FIELD_NUMBER -> {
+                    int length = in.readRawVarint32();
+                    long offset = in.getTotalBytesRead();
+                    in.skipRawBytes(length);
+                    t.setDataLocation(TensorProto.DataLocation.EXTERNAL).addExternalData(entry("location", location))
+                            .addExternalData(entry("offset", Long.toString(offset)))
+                            .addExternalData(entry("length", Long.toString(length)));
+                }
+                case TensorProto.DIMS_FIELD_NUMBER, TensorProto.DATA_TYPE_FIELD_NUMBER, TensorProto.NAME_FIELD_NUMBER,
+                        TensorProto.EXTERNAL_DATA_FIELD_NUMBER, TensorProto.DATA_LOCATION_FIELD_NUMBER -> t.mergeFrom(
+                                single(in, tag));
+                default -> in.skipField(tag); // typed data fields: this exporter writes weights as raw data
+            }
+        }
+        return t.build();
+    }
+
+    /** One field of a message, as the bytes of a message holding only it. */
+    private static com.google.protobuf.ByteString single(com.google.protobuf.CodedInputStream in, int tag)
+            throws IOException {
+        com.google.protobuf.ByteString.Output bytes = com.google.protobuf.ByteString.newOutput();
+        com.google.protobuf.CodedOutputStream out = com.google.protobuf.CodedOutputStream.newInstance(bytes);
+        in.skipField(tag, out);
+        out.flush();
+        return bytes.toByteString();
+    }
+
     private static Map<String, Tensor> withoutScore(Map<String, Tensor> weights) {
         Map<String, Tensor> copy = new java.util.LinkedHashMap<>(weights);
         copy.remove("score.weight");

@@ -10,11 +10,13 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import dev.rlhf.model.ModelConfig;
 import dev.rlhf.model.ort.OrtDecoder;
 import dev.rlhf.model.ort.OrtDecoder.Cache;
 import dev.rlhf.model.ort.OrtDecoder.Forward;
 import dev.rlhf.model.ort.OrtDecoder.RowRef;
 import dev.rlhf.model.ort.Sampler;
+import dev.rlhf.model.ort.SlotDecoder;
 
 /**
  * Iteration-level ("continuous") batching on one decoder (Yu et al. 2022, "Orca"): requests
@@ -23,9 +25,19 @@ import dev.rlhf.model.ort.Sampler;
  *
  * <p>One thread owns the decoder. Each loop: 1. drop rows that finished or were cancelled;
  * 2. admit queued requests while the batch has room (rows and KV-token budget) and prefill
- * them together; 3. if the batch changed, gather the surviving and new rows' KV caches into
- * one left-padded cache; 4. one decode step for every row; 5. hand each row its token.
- * Every row gets one token per step: fair by construction.
+ * them together; 3. one decode step for every row; 4. hand each row its token. Every row gets
+ * one token per step: fair by construction.
+ *
+ * <p>Two engines keep the rows' KV caches:
+ * <ul>
+ * <li>a {@link SlotDecoder} (CPU, the fused-attention graph): row i is slot i of a fixed
+ * cache; newcomers are prefilled straight into free slots, and a row that ends leaves at
+ * once, the last row's slot copied into its place;
+ * <li>an {@link OrtDecoder} (the serving graph with standard ops; CUDA, and head widths
+ * that GroupQueryAttention cannot take): the cache is one left-padded tensor per layer, so
+ * a membership change gathers the surviving and new rows into a new one, and changes are
+ * grouped to make that rarer.
+ * </ul>
  *
  * <p>The queue is bounded: {@link #submit} refuses when it is full ({@link Overloaded}).
  */
@@ -92,7 +104,10 @@ public final class ContinuousBatcher implements AutoCloseable {
         }
     }
 
+    /** One of the two engines (class javadoc); the other is null. */
     private final OrtDecoder decoder;
+    private final SlotDecoder slots;
+    private final ModelConfig config;
     private final Options options;
     private final BlockingQueue<Row> queue;
     private final Thread thread;
@@ -108,8 +123,25 @@ public final class ContinuousBatcher implements AutoCloseable {
     private Forward lastForward; // the forward whose present outputs are the cache, when not gathered
     private int stepsWaiting; // decode steps the head of the queue has waited
 
+    /** A batcher on the serving graph, its cache gathered on each membership change. */
     public ContinuousBatcher(OrtDecoder decoder, Options options, String name) {
+        this(decoder, null, decoder.config(), options, name);
+    }
+
+    /** A batcher on fixed KV slots, one per row: {@code options.maxBatch()} must not exceed them. */
+    public ContinuousBatcher(SlotDecoder slots, Options options, String name) {
+        this(null, slots, slots.config(), options, name);
+        if (options.maxBatch() > slots.slots()) {
+            close();
+            throw new IllegalArgumentException("a batch of " + options.maxBatch() + " needs as many KV slots, the"
+                    + " decoder has " + slots.slots());
+        }
+    }
+
+    private ContinuousBatcher(OrtDecoder decoder, SlotDecoder slots, ModelConfig config, Options options, String name) {
         this.decoder = decoder;
+        this.slots = slots;
+        this.config = config;
         this.options = options;
         this.queue = new ArrayBlockingQueue<>(Math.max(1, options.maxQueue()));
         this.thread = new Thread(this::loop, "batcher-" + name);
@@ -126,12 +158,11 @@ public final class ContinuousBatcher implements AutoCloseable {
         if (closing) {
             throw new IllegalStateException("this decoder is shutting down");
         }
-        if (prompt.length + sampling.maxNewTokens() > decoder.config().maxPositionEmbeddings()) {
+        if (prompt.length + sampling.maxNewTokens() > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("prompt (" + prompt.length + " tokens) plus max new tokens ("
-                    + sampling.maxNewTokens() + ") exceed the context window of "
-                    + decoder.config().maxPositionEmbeddings());
+                    + sampling.maxNewTokens() + ") exceed the context window of " + config.maxPositionEmbeddings());
         }
-        Row row = new Row(prompt, sampling, new Ending(sink), new HashSet<>(decoder.config().eosTokenIds()));
+        Row row = new Row(prompt, sampling, new Ending(sink), new HashSet<>(config.eosTokenIds()));
         outstanding.incrementAndGet();
         if (!queue.offer(row)) {
             outstanding.decrementAndGet();
@@ -217,6 +248,8 @@ public final class ContinuousBatcher implements AutoCloseable {
                         continue;
                     }
                     admit(first);
+                } else if (slots != null) {
+                    stepSlots();
                 } else {
                     step();
                 }
@@ -229,8 +262,39 @@ public final class ContinuousBatcher implements AutoCloseable {
         failAll(new IllegalStateException("the decoder was closed"));
     }
 
-    /** 2. admission (with {@code first} already taken from the queue), prefill, 3. gather. */
+    /** 2. admission (with {@code first} already taken from the queue) and prefill. */
     private void admit(Row first) throws Exception {
+        List<Row> joining = joining(first);
+        if (joining.isEmpty()) {
+            return;
+        }
+        // prefill the newcomers together, each distinct prompt once (n samples of one request
+        // pass the same array: they share the prefill, then sample their own first tokens)
+        List<int[]> prompts = new ArrayList<>();
+        int[] source = new int[joining.size()];
+        for (int r = 0; r < joining.size(); r++) {
+            int found = -1;
+            for (int u = 0; u < prompts.size(); u++) {
+                if (prompts.get(u) == joining.get(r).prompt) {
+                    found = u;
+                }
+            }
+            if (found < 0) {
+                prompts.add(joining.get(r).prompt);
+                found = prompts.size() - 1;
+            }
+            source[r] = found;
+        }
+        prefills.addAndGet(prompts.size());
+        if (slots != null) {
+            admitToSlots(joining, prompts, source);
+        } else {
+            admitByGather(joining, prompts, source);
+        }
+    }
+
+    /** The queued requests that join now (with {@code first}), within the rows and the token budget. */
+    private List<Row> joining(Row first) {
         List<Row> joining = new ArrayList<>();
         int budget = rows.stream().mapToInt(Row::budget).sum();
         if (first != null) {
@@ -252,29 +316,40 @@ public final class ContinuousBatcher implements AutoCloseable {
             }
             return false;
         });
-        if (joining.isEmpty()) {
-            return;
-        }
-        // prefill the newcomers together, each distinct prompt once (n samples of one request
-        // pass the same array: they share the prefill, then sample their own first tokens)
-        List<int[]> prompts = new ArrayList<>();
-        int[] source = new int[joining.size()];
+        return joining;
+    }
+
+    /**
+     * Prefills the distinct prompts into the slots after the batch's rows; a prompt's further
+     * samples get copies of its slot. The newcomers join in slot order.
+     */
+    private void admitToSlots(List<Row> joining, List<int[]> prompts, int[] source) throws Exception {
+        int base = rows.size();
+        float[][] last = slots.prefill(prompts, base);
+        Row[] bySlot = new Row[joining.size()];
+        boolean[] taken = new boolean[prompts.size()];
+        int extra = base + prompts.size();
         for (int r = 0; r < joining.size(); r++) {
-            int found = -1;
-            for (int u = 0; u < prompts.size(); u++) {
-                if (prompts.get(u) == joining.get(r).prompt) {
-                    found = u;
-                }
+            Row row = joining.get(r);
+            int slot;
+            if (!taken[source[r]]) {
+                taken[source[r]] = true;
+                slot = base + source[r];
+            } else {
+                slot = extra++;
+                slots.move(base + source[r], slot);
             }
-            if (found < 0) {
-                prompts.add(joining.get(r).prompt);
-                found = prompts.size() - 1;
-            }
-            source[r] = found;
+            bySlot[slot - base] = row;
+            emit(row, last[source[r]]);
         }
+        rows.addAll(List.of(bySlot));
+        running.set(rows.size());
+    }
+
+    /** Prefills the prompts, then gathers the survivors' and newcomers' caches into one. */
+    private void admitByGather(List<Row> joining, List<int[]> prompts, int[] source) throws Exception {
         OrtDecoder.Padded in = OrtDecoder.Padded.left(prompts, 0);
         Forward prefill = decoder.forward(in.ids(), in.mask(), in.positions(), (Forward) null);
-        prefills.addAndGet(prompts.size());
         try {
             float[][] last = prefill.lastLogits();
             for (int r = 0; r < joining.size(); r++) {
@@ -365,6 +440,56 @@ public final class ContinuousBatcher implements AutoCloseable {
                 emit(rows.get(r), last[r]);
             }
         }
+    }
+
+    /** On slots: 1. leave, 2. join, 3. one decode step, 4. tokens out. */
+    private void stepSlots() throws Exception {
+        for (Row r : rows) {
+            if (!r.done && r.sink.cancelled()) {
+                r.done = true;
+                r.sink.finished(OrtDecoder.Finish.LENGTH);
+            }
+        }
+        // 2. joining costs a prefill pass (not a cache copy), so it is grouped as on the serving
+        //    graph: newcomers join when enough wait, the batch is at most half full, or after 8 steps
+        compactSlots();
+        long free = options.maxBatch() - rows.size();
+        stepsWaiting = queue.isEmpty() ? 0 : stepsWaiting + 1;
+        if (!queue.isEmpty() && free > 0
+                && (queue.size() >= Math.max(1, free / 2) || rows.size() <= options.maxBatch() / 2 || stepsWaiting >= 8)) {
+            stepsWaiting = 0;
+            admit(null);
+            compactSlots(); // a newcomer may have ended at its first token
+        }
+        if (rows.isEmpty()) {
+            return;
+        }
+        // 3. one decode step: every row feeds its last token
+        int[] feed = new int[rows.size()];
+        for (int r = 0; r < feed.length; r++) {
+            feed[r] = rows.get(r).lastToken;
+        }
+        float[][] last = slots.decode(feed);
+        for (int r = 0; r < feed.length; r++) {
+            emit(rows.get(r), last[r]);
+        }
+    }
+
+    /** 1. rows that ended leave their slots: the last row moves into each hole. */
+    private void compactSlots() {
+        int i = 0;
+        while (i < rows.size()) {
+            if (rows.get(i).done) {
+                int last = rows.size() - 1;
+                slots.move(last, i);
+                rows.set(i, rows.get(last));
+                rows.remove(last);
+                slots.clear(last);
+            } else {
+                i++;
+            }
+        }
+        running.set(rows.size());
     }
 
     private void emit(Row row, float[] logits) {

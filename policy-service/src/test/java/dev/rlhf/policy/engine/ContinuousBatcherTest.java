@@ -15,8 +15,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import dev.rlhf.model.LlamaWeights;
 import dev.rlhf.model.ModelConfig;
@@ -24,18 +25,64 @@ import dev.rlhf.model.Tensor;
 import dev.rlhf.model.onnx.DecoderGraph;
 import dev.rlhf.model.onnx.OnnxExport;
 import dev.rlhf.model.ort.OrtDecoder;
+import dev.rlhf.model.ort.SlotDecoder;
 
-/** Requests joining and leaving a running batch get exactly what they would get alone. */
+/**
+ * Requests joining and leaving a running batch get exactly what they would get alone (a run
+ * of the serving graph's {@link OrtDecoder}), on either engine.
+ */
 class ContinuousBatcherTest {
+
+    /** The batcher's KV engine under test. */
+    enum Engine {
+        /** {@link SlotDecoder}: fused attention, fixed slots. */
+        SLOTS,
+        /** {@link OrtDecoder}: the serving graph, caches gathered. */
+        GATHER
+    }
 
     @TempDir
     Path dir;
 
-    private OrtDecoder decoder() throws Exception {
-        return decoder(ModelConfig.tiny(61));
+    /** The reference decoder of one model file, and batchers on the engine under test over the same file. */
+    private final class Setup implements AutoCloseable {
+        final Engine engine;
+        final ModelConfig c;
+        final Path file;
+        final OrtDecoder d;
+        final List<AutoCloseable> opened = new ArrayList<>();
+
+        Setup(Engine engine, ModelConfig c) throws Exception {
+            this.engine = engine;
+            this.c = c;
+            this.file = export(c);
+            this.d = OrtDecoder.open(file, c, OrtDecoder.Options.cpu(1));
+        }
+
+        /** A batcher with its own decoder (on SLOTS: its own slots, as many as the batch). */
+        ContinuousBatcher batcher(ContinuousBatcher.Options options, String name) throws Exception {
+            if (engine == Engine.GATHER) {
+                return new ContinuousBatcher(d, options, name);
+            }
+            SlotDecoder slots = SlotDecoder.open(file, c, OrtDecoder.Options.cpu(1), options.maxBatch());
+            opened.add(slots);
+            return new ContinuousBatcher(slots, options, name);
+        }
+
+        @Override
+        public void close() throws Exception {
+            for (AutoCloseable a : opened) {
+                a.close();
+            }
+            d.close();
+        }
     }
 
-    private OrtDecoder decoder(ModelConfig c) throws Exception {
+    private Setup setup(Engine engine) throws Exception {
+        return new Setup(engine, ModelConfig.tiny(61));
+    }
+
+    private Path export(ModelConfig c) throws Exception {
         Map<String, Tensor> w = new LinkedHashMap<>();
         for (Tensor t : LlamaWeights.random(c, 2)) {
             float[] d = t.data().clone();
@@ -46,7 +93,7 @@ class ContinuousBatcherTest {
         }
         Path onnx = dir.resolve("m" + c.maxPositionEmbeddings() + ".onnx");
         OnnxExport.write(c, w, DecoderGraph.Head.CAUSAL_LM, onnx, false);
-        return OrtDecoder.open(onnx, c, OrtDecoder.Options.cpu(1));
+        return onnx;
     }
 
     /** Collects a generation. */
@@ -99,10 +146,12 @@ class ContinuousBatcherTest {
         return p;
     }
 
-    @Test
-    void staggeredRequestsGetTheirSoloGreedyOutput() throws Exception {
-        try (OrtDecoder d = decoder();
-                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(4, 16, 10_000), "t")) {
+    @ParameterizedTest
+    @EnumSource(Engine.class)
+    void staggeredRequestsGetTheirSoloGreedyOutput(Engine engine) throws Exception {
+        try (Setup s = setup(engine);
+                ContinuousBatcher batcher = s.batcher(new ContinuousBatcher.Options(4, 16, 10_000), "t")) {
+            OrtDecoder d = s.d;
             List<int[]> prompts = new ArrayList<>();
             List<Integer> lengths = List.of(12, 3, 20, 7, 9, 15);
             for (int i = 0; i < lengths.size(); i++) {
@@ -127,10 +176,12 @@ class ContinuousBatcherTest {
         }
     }
 
-    @Test
-    void cancellationFreesTheRowAndOthersContinue() throws Exception {
-        try (OrtDecoder d = decoder();
-                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(2, 4, 10_000), "t")) {
+    @ParameterizedTest
+    @EnumSource(Engine.class)
+    void cancellationFreesTheRowAndOthersContinue(Engine engine) throws Exception {
+        try (Setup s = setup(engine);
+                ContinuousBatcher batcher = s.batcher(new ContinuousBatcher.Options(2, 4, 10_000), "t")) {
+            OrtDecoder d = s.d;
             Collector cancelled = new Collector(3);
             Collector other = new Collector(-1);
             batcher.submit(prompt(5, 1), OrtDecoder.Sampling.greedy(40), cancelled);
@@ -146,10 +197,12 @@ class ContinuousBatcherTest {
         }
     }
 
-    @Test
-    void idleOnlyOnceEverySubmittedRequestHasEnded() throws Exception {
-        try (OrtDecoder d = decoder();
-                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(2, 8, 10_000), "t")) {
+    @ParameterizedTest
+    @EnumSource(Engine.class)
+    void idleOnlyOnceEverySubmittedRequestHasEnded(Engine engine) throws Exception {
+        try (Setup s = setup(engine);
+                ContinuousBatcher batcher = s.batcher(new ContinuousBatcher.Options(2, 8, 10_000), "t")) {
+            OrtDecoder d = s.d;
             assertTrue(batcher.idle());
             List<Collector> out = new ArrayList<>();
             for (int i = 0; i < 6; i++) {
@@ -174,10 +227,12 @@ class ContinuousBatcherTest {
         }
     }
 
-    @Test
-    void aFullQueueIsRefused() throws Exception {
-        try (OrtDecoder d = decoder();
-                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(1, 1, 10_000), "t")) {
+    @ParameterizedTest
+    @EnumSource(Engine.class)
+    void aFullQueueIsRefused(Engine engine) throws Exception {
+        try (Setup s = setup(engine);
+                ContinuousBatcher batcher = s.batcher(new ContinuousBatcher.Options(1, 1, 10_000), "t")) {
+            OrtDecoder d = s.d;
             List<Collector> accepted = new ArrayList<>();
             int refused = 0;
             for (int i = 0; i < 6; i++) {
@@ -198,10 +253,12 @@ class ContinuousBatcherTest {
         }
     }
 
-    @Test
-    void samplesOfOnePromptShareOnePrefillAndDifferOnlyByTheirSeeds() throws Exception {
-        try (OrtDecoder d = decoder();
-                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(8, 8, 10_000), "t")) {
+    @ParameterizedTest
+    @EnumSource(Engine.class)
+    void samplesOfOnePromptShareOnePrefillAndDifferOnlyByTheirSeeds(Engine engine) throws Exception {
+        try (Setup s = setup(engine);
+                ContinuousBatcher batcher = s.batcher(new ContinuousBatcher.Options(8, 8, 10_000), "t")) {
+            OrtDecoder d = s.d;
             int[] prompt = prompt(7, 5);
             // keep the batcher busy so that the three samples are admitted together
             Collector busy = new Collector(-1);
@@ -221,7 +278,7 @@ class ContinuousBatcherTest {
             assertEquals(1, batcher.prefills() - before, "one prefill for the three samples");
             // each sample equals a solo run with its own seed
             for (int i = 0; i < 3; i++) {
-                try (ContinuousBatcher solo = new ContinuousBatcher(d, new ContinuousBatcher.Options(1, 1, 10_000), "s")) {
+                try (ContinuousBatcher solo = s.batcher(new ContinuousBatcher.Options(1, 1, 10_000), "s")) {
                     Collector alone = new Collector(-1);
                     solo.submit(prompt, new OrtDecoder.Sampling(12, 1f, 0, 1f, 100 + i, java.util.Set.of()), alone);
                     alone.done.get(30, TimeUnit.SECONDS);
@@ -231,10 +288,12 @@ class ContinuousBatcherTest {
         }
     }
 
-    @Test
-    void aFailingSinkEndsOnlyItsOwnRow() throws Exception {
-        try (OrtDecoder d = decoder();
-                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(4, 4, 10_000), "t")) {
+    @ParameterizedTest
+    @EnumSource(Engine.class)
+    void aFailingSinkEndsOnlyItsOwnRow(Engine engine) throws Exception {
+        try (Setup s = setup(engine);
+                ContinuousBatcher batcher = s.batcher(new ContinuousBatcher.Options(4, 4, 10_000), "t")) {
+            OrtDecoder d = s.d;
             Collector healthy = new Collector(-1);
             Collector broken = new Collector(-1) {
                 @Override
@@ -255,16 +314,19 @@ class ContinuousBatcherTest {
         }
     }
 
-    @Test
-    void finishedRowsRideAlongWithoutDisturbingLiveRows() throws Exception {
+    @ParameterizedTest
+    @EnumSource(Engine.class)
+    void aRowEndingMidBatchDoesNotDisturbTheOthers(Engine engine) throws Exception {
         ModelConfig t = ModelConfig.tiny(61);
         ModelConfig small = new ModelConfig(61, t.hiddenSize(), t.intermediateSize(), t.numHiddenLayers(),
                 t.numAttentionHeads(), t.numKeyValueHeads(), t.rmsNormEps(), t.ropeTheta(), 64, false, 1, List.of(2), 0,
                 "llama");
-        try (OrtDecoder d = decoder(small);
-                ContinuousBatcher batcher = new ContinuousBatcher(d, new ContinuousBatcher.Options(4, 4, 10_000), "t")) {
-            // long rows fill the 64-position window; a short one finishes at position ~13 and rides
-            // along with them (finished rows are only dropped once they are the majority)
+        try (Setup s = new Setup(engine, small);
+                ContinuousBatcher batcher = s.batcher(new ContinuousBatcher.Options(4, 4, 10_000), "t")) {
+            OrtDecoder d = s.d;
+            // long rows fill the 64-position window; a short one finishes at position ~13: on GATHER
+            // it rides along with them (finished rows are only dropped once they are the majority),
+            // on SLOTS it leaves at once and the last row moves into its slot
             List<Collector> longRows = new ArrayList<>();
             for (int i = 0; i < 3; i++) {
                 Collector c = new Collector(-1);
@@ -282,6 +344,15 @@ class ContinuousBatcherTest {
                         longRows.get(i).ids(), "long row " + i);
             }
             assertTrue(longest > 55, "the finished row rode along for most of the run: " + longest);
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void aBatchLargerThanTheSlotsIsRefused() throws Exception {
+        try (Setup s = setup(Engine.SLOTS); SlotDecoder slots = SlotDecoder.open(s.file, s.c, OrtDecoder.Options.cpu(1), 2)) {
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> new ContinuousBatcher(slots, new ContinuousBatcher.Options(3, 4, 10_000), "t"));
+            assertTrue(e.getMessage().contains("3 needs as many KV slots"), e.getMessage());
         }
     }
 }

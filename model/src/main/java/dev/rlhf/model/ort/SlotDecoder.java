@@ -1,0 +1,381 @@
+package dev.rlhf.model.ort;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.nio.LongBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import dev.rlhf.model.ModelConfig;
+import dev.rlhf.model.onnx.DecoderGraph;
+import dev.rlhf.model.onnx.OnnxExport;
+
+/**
+ * A causal LM on its fused-attention graph ({@link DecoderGraph#withFusedAttention}) with a
+ * KV cache of fixed slots: one buffer per layer and kind, [slots, KV, positions, hd], each
+ * slot one sequence's entries from position 0. ONNX Runtime's
+ * GroupQueryAttention writes a pass's new entries into the slots in place (past and present
+ * bound to the same memory), so joining a batch is a prefill into free slots and leaving it
+ * a copy of the last slot into the hole: no pass ever copies the whole cache.
+ *
+ * <p>Memory: slots × positions × KV × hd × 2 × layers floats. Positions start at
+ * {@value #INITIAL_POSITIONS} and double (each slot's entries copied once into the larger
+ * buffers) when a sequence needs more, up to the context window: short conversations do not
+ * pay for the longest one the model could hold.
+ *
+ * <p>{@link #prefill}, {@link #decode} and {@link #move} belong to one caller at a time (the
+ * batcher's thread); {@link #logprobs} uses no slot and may run from any thread beside them.
+ */
+public final class SlotDecoder implements AutoCloseable {
+
+    private final OrtEnvironment env;
+    private final OrtSession session;
+    private final ModelConfig config;
+    /** Positions per slot at open (or the context window, when shorter). */
+    static final int INITIAL_POSITIONS = 64;
+
+    private final int slots;
+    /** The context window: the most positions a slot can grow to. */
+    private final int capacity;
+    /** Positions per slot now. */
+    private int positions;
+    /** Floats per slot in one buffer: KV × positions × hd. */
+    private int slotFloats;
+    /** Per layer: the key buffer at 2·layer, the value buffer at 2·layer + 1. */
+    private FloatBuffer[] buffers;
+    /** Tokens cached per slot. */
+    private final int[] lengths;
+
+    private SlotDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, int slots) {
+        this.env = env;
+        this.session = session;
+        this.config = config;
+        this.slots = slots;
+        this.capacity = config.maxPositionEmbeddings();
+        this.lengths = new int[slots];
+        allocate(Math.min(INITIAL_POSITIONS, capacity));
+    }
+
+    /** New buffers of {@code n} positions per slot, each slot's entries copied over. */
+    private void allocate(int n) {
+        int kv = config.numKeyValueHeads();
+        int hd = config.headDim();
+        int floats = kv * n * hd;
+        FloatBuffer[] grown = new FloatBuffer[2 * config.numHiddenLayers()];
+        for (int i = 0; i < grown.length; i++) {
+            grown[i] = ByteBuffer.allocateDirect(Math.multiplyExact(Math.multiplyExact(slots, floats), 4))
+                    .order(ByteOrder.nativeOrder()).asFloatBuffer();
+            for (int slot = 0; buffers != null && slot < slots; slot++) {
+                for (int h = 0; h < kv; h++) {
+                    grown[i].put(slot * floats + h * n * hd, buffers[i], slot * slotFloats + h * positions * hd,
+                            lengths[slot] * hd);
+                }
+            }
+        }
+        buffers = grown;
+        positions = n;
+        slotFloats = floats;
+    }
+
+    /** Grows the slots (doubling) until they hold {@code needed} positions. */
+    private void ensure(int needed) {
+        if (needed > positions) {
+            int n = positions;
+            while (n < needed) {
+                n *= 2;
+            }
+            allocate(Math.min(n, capacity));
+        }
+    }
+
+    /** Whether {@code config} can be served by this decoder ({@link DecoderGraph#fusedAttentionSupports}). */
+    public static boolean supports(ModelConfig config) {
+        return DecoderGraph.fusedAttentionSupports(config);
+    }
+
+    /**
+     * Opens the fused-attention graph of {@code servingOnnx} (a causal-LM model written by
+     * {@link OnnxExport#write}) with {@code slots} slots of the context window each.
+     *
+     * @throws IllegalArgumentException when the model is not {@link #supports supported}
+     * @throws IllegalStateException    when CUDA is asked for and this build or host has none
+     */
+    public static SlotDecoder open(Path servingOnnx, ModelConfig config, OrtDecoder.Options options, int slots)
+            throws OrtException {
+        if (slots < 1) {
+            throw new IllegalArgumentException("need at least one slot, got " + slots);
+        }
+        byte[] model = OnnxExport.fusedAttention(servingOnnx, config).toByteArray();
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        OrtSession session;
+        try (OrtSession.SessionOptions so = OrtDecoder.sessionOptions(options)) {
+            // external weights stay next to the serving file; the graph itself comes from memory
+            Path folder = servingOnnx.toAbsolutePath().getParent();
+            so.addConfigEntry("session.model_external_initializers_file_folder_path", folder.toString());
+            session = env.createSession(model, so);
+        }
+        return new SlotDecoder(env, session, config, slots);
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public int slots() {
+        return slots;
+    }
+
+    /** The most positions a slot holds: the context window. */
+    public int capacity() {
+        return capacity;
+    }
+
+    /** Positions per slot now (they grow up to {@link #capacity()}). */
+    public int positions() {
+        return positions;
+    }
+
+    /** Tokens cached in {@code slot}. */
+    public int length(int slot) {
+        return lengths[slot];
+    }
+
+    /** Bytes of the KV slots now. */
+    public long cacheBytes() {
+        return 4L * slotFloats * slots * buffers.length;
+    }
+
+    /**
+     * Runs {@code prompts} (right-padded, one pass) into slots {@code first}, {@code first + 1},
+     * …, replacing what they held.
+     *
+     * @return the logits of each prompt's last token, [prompts][V]
+     */
+    public float[][] prefill(List<int[]> prompts, int first) throws OrtException {
+        int b = prompts.size();
+        if (b == 0 || first < 0 || first + b > slots) {
+            throw new IllegalArgumentException(b + " prompts do not fit slots " + first + ".." + (first + b - 1)
+                    + " of " + slots);
+        }
+        int longest = 0;
+        for (int r = 0; r < b; r++) {
+            int n = prompts.get(r).length;
+            if (n == 0 || n > capacity) {
+                throw new IllegalArgumentException("prompt " + r + " has " + n + " tokens; need 1.." + capacity);
+            }
+            longest = Math.max(longest, n);
+        }
+        ensure(longest);
+        long[] ids = new long[b * longest];
+        int[] seqlens = new int[b];
+        for (int r = 0; r < b; r++) {
+            int[] p = prompts.get(r);
+            for (int i = 0; i < p.length; i++) {
+                ids[r * longest + i] = p[i];
+            }
+            seqlens[r] = p.length - 1;
+        }
+        float[][] last = new float[b][];
+        int v = config.vocabSize();
+        try (OrtSession.Result out = run(ids, longest, seqlens, longest, first, b)) {
+            FloatBuffer logits = ((OnnxTensor) out.get("logits").orElseThrow()).getFloatBuffer();
+            for (int r = 0; r < b; r++) {
+                last[r] = new float[v];
+                logits.position((r * longest + prompts.get(r).length - 1) * v);
+                logits.get(last[r]);
+                lengths[first + r] = prompts.get(r).length;
+            }
+        }
+        return last;
+    }
+
+    /**
+     * One decode step for slots 0 … {@code tokens.length − 1}: slot r takes {@code tokens[r]}
+     * as its next token.
+     *
+     * @return the next-token logits of each slot, [rows][V]
+     * @throws IllegalStateException when a slot is empty or full
+     */
+    public float[][] decode(int[] tokens) throws OrtException {
+        int b = tokens.length;
+        if (b == 0 || b > slots) {
+            throw new IllegalArgumentException("a decode step needs 1.." + slots + " rows, got " + b);
+        }
+        long[] ids = new long[b];
+        int[] seqlens = new int[b];
+        int total = 0;
+        for (int r = 0; r < b; r++) {
+            if (lengths[r] == 0 || lengths[r] >= capacity) {
+                throw new IllegalStateException("slot " + r + " holds " + lengths[r] + " of " + capacity
+                        + " positions: it cannot take a token");
+            }
+            ids[r] = tokens[r];
+            seqlens[r] = lengths[r];
+            total = Math.max(total, lengths[r] + 1);
+        }
+        ensure(total);
+        float[][] next = new float[b][config.vocabSize()];
+        try (OrtSession.Result out = run(ids, 1, seqlens, total, 0, b)) {
+            FloatBuffer logits = ((OnnxTensor) out.get("logits").orElseThrow()).getFloatBuffer();
+            for (int r = 0; r < b; r++) {
+                logits.get(next[r]);
+                lengths[r]++;
+            }
+        }
+        return next;
+    }
+
+    /** Copies slot {@code from}'s entries into slot {@code to} (a row moving to fill a hole). */
+    public void move(int from, int to) {
+        if (from == to) {
+            return;
+        }
+        int kv = config.numKeyValueHeads();
+        int hd = config.headDim();
+        int n = lengths[from] * hd;
+        for (FloatBuffer buffer : buffers) {
+            for (int h = 0; h < kv; h++) {
+                int head = h * positions * hd;
+                buffer.put(to * slotFloats + head, buffer, from * slotFloats + head, n);
+            }
+        }
+        lengths[to] = lengths[from];
+    }
+
+    /** Marks {@code slot} empty. */
+    public void clear(int slot) {
+        lengths[slot] = 0;
+    }
+
+    /** Keeps the first {@code length} entries of {@code slot} (the next token goes to position {@code length}). */
+    public void truncate(int slot, int length) {
+        if (length < 0 || length > lengths[slot]) {
+            throw new IllegalArgumentException("slot " + slot + " holds " + lengths[slot] + " entries, cannot keep "
+                    + length);
+        }
+        lengths[slot] = length;
+    }
+
+    /** A pass over {@code rows} slots from {@code first}, their buffers bound as past and present. */
+    private OrtSession.Result run(long[] ids, int t, int[] seqlens, int total, int first, int rows)
+            throws OrtException {
+        Map<String, OnnxTensor> inputs = new HashMap<>();
+        Map<String, OnnxValue> pinned = new HashMap<>();
+        List<OnnxTensor> owned = new ArrayList<>();
+        try {
+            owned.add(put(inputs, "input_ids", OnnxTensor.createTensor(env, LongBuffer.wrap(ids), new long[] {rows, t})));
+            owned.add(put(inputs, "seqlens_k", OnnxTensor.createTensor(env, IntBuffer.wrap(seqlens), new long[] {rows})));
+            owned.add(put(inputs, "total_sequence_length",
+                    OnnxTensor.createTensor(env, IntBuffer.wrap(new int[] {total}), new long[] {})));
+            long[] shape = {rows, config.numKeyValueHeads(), positions, config.headDim()};
+            for (int layer = 0; layer < config.numHiddenLayers(); layer++) {
+                for (int kind = 0; kind < 2; kind++) {
+                    String suffix = layer + (kind == 0 ? ".key" : ".value");
+                    // a view of the rows' slots: the tensor wraps the direct memory, no copy
+                    FloatBuffer view = buffers[2 * layer + kind].slice(first * slotFloats, rows * slotFloats);
+                    OnnxTensor tensor = put(inputs, "past_key_values." + suffix, OnnxTensor.createTensor(env, view, shape));
+                    owned.add(tensor);
+                    pinned.put("present." + suffix, tensor);
+                }
+            }
+            return session.run(inputs, Set.of("logits"), pinned);
+        } finally {
+            owned.forEach(OnnxValue::close);
+        }
+    }
+
+    private static OnnxTensor put(Map<String, OnnxTensor> inputs, String name, OnnxTensor t) {
+        inputs.put(name, t);
+        return t;
+    }
+
+    /**
+     * Teacher-forced log-probabilities, as {@link OrtDecoder#logprobs}: for each (prompt,
+     * response) pair, log p(response_i | prompt, response_&lt;i) under softmax(logits /
+     * temperature), one right-padded pass with a cache of its own (no slot is touched).
+     */
+    public List<float[]> logprobs(List<int[]> prompts, List<int[]> responses, float temperature) throws OrtException {
+        if (prompts.size() != responses.size()) {
+            throw new IllegalArgumentException(prompts.size() + " prompts but " + responses.size() + " responses");
+        }
+        if (!(temperature > 0)) {
+            throw new IllegalArgumentException("temperature must be > 0 for log-probabilities, got " + temperature);
+        }
+        int b = prompts.size();
+        int longest = 0;
+        for (int i = 0; i < b; i++) {
+            if (prompts.get(i).length == 0 || responses.get(i).length == 0) {
+                throw new IllegalArgumentException("pair " + i + ": prompt and response must be non-empty");
+            }
+            longest = Math.max(longest, prompts.get(i).length + responses.get(i).length);
+        }
+        if (longest > capacity) {
+            throw new IllegalArgumentException("needs " + longest + " positions but the context window"
+                    + " (max_position_embeddings) is " + capacity);
+        }
+        long[] ids = new long[b * longest];
+        int[] seqlens = new int[b];
+        for (int r = 0; r < b; r++) {
+            int[] p = prompts.get(r);
+            int[] q = responses.get(r);
+            for (int i = 0; i < p.length; i++) {
+                ids[r * longest + i] = p[i];
+            }
+            for (int i = 0; i < q.length; i++) {
+                ids[r * longest + p.length + i] = q[i];
+            }
+            seqlens[r] = p.length + q.length - 1;
+        }
+        Map<String, OnnxTensor> inputs = new HashMap<>();
+        List<OnnxTensor> owned = new ArrayList<>();
+        int v = config.vocabSize();
+        try {
+            owned.add(put(inputs, "input_ids", OnnxTensor.createTensor(env, LongBuffer.wrap(ids), new long[] {b, longest})));
+            owned.add(put(inputs, "seqlens_k", OnnxTensor.createTensor(env, IntBuffer.wrap(seqlens), new long[] {b})));
+            owned.add(put(inputs, "total_sequence_length",
+                    OnnxTensor.createTensor(env, IntBuffer.wrap(new int[] {longest}), new long[] {})));
+            long[] empty = {b, config.numKeyValueHeads(), 0, config.headDim()};
+            for (int layer = 0; layer < config.numHiddenLayers(); layer++) {
+                for (String kind : List.of(".key", ".value")) {
+                    owned.add(put(inputs, "past_key_values." + layer + kind,
+                            OnnxTensor.createTensor(env, FloatBuffer.allocate(0), empty)));
+                }
+            }
+            try (OrtSession.Result out = session.run(inputs, Set.of("logits"))) {
+                FloatBuffer logits = ((OnnxTensor) out.get("logits").orElseThrow()).getFloatBuffer();
+                List<float[]> result = new ArrayList<>(b);
+                float[] row = new float[v];
+                for (int r = 0; r < b; r++) {
+                    int[] resp = responses.get(r);
+                    float[] lp = new float[resp.length];
+                    // the logits at position j predict token j + 1; the response starts after the prompt
+                    for (int i = 0; i < resp.length; i++) {
+                        logits.position((r * longest + prompts.get(r).length - 1 + i) * v);
+                        logits.get(row);
+                        lp[i] = Sampler.logSoftmax(row, temperature)[resp[i]];
+                    }
+                    result.add(lp);
+                }
+                return result;
+            }
+        } finally {
+            owned.forEach(OnnxValue::close);
+        }
+    }
+
+    @Override
+    public void close() throws OrtException {
+        session.close();
+    }
+}
