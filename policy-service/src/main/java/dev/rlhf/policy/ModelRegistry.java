@@ -17,6 +17,7 @@ import dev.rlhf.model.ort.OrtDecoder;
 import dev.rlhf.model.ort.SlotDecoder;
 import dev.rlhf.model.text.Tokenizer;
 import dev.rlhf.policy.engine.ContinuousBatcher;
+import dev.rlhf.policy.engine.Lanes;
 import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -56,6 +57,10 @@ public class ModelRegistry {
         if (!List.of("fused", "standard").contains(config.attention())) {
             throw new IllegalStateException("rlhf.policy.attention must be fused or standard, got '"
                     + config.attention() + "'");
+        }
+        if (config.lanes() < 0) {
+            throw new IllegalStateException("rlhf.policy.lanes must be >= 0 (0: one per 8 rows of the batch, at most"
+                    + " one per core), got " + config.lanes());
         }
     }
 
@@ -167,13 +172,14 @@ public class ModelRegistry {
     /** The files a served version is read from; only these are hashed. */
     private static final java.util.Set<String> SERVED_FILES = java.util.Set.of("config.json", "tokenizer.json", "model.onnx");
 
-    /** The decoder of a version: a {@link SlotDecoder} or an {@link OrtDecoder}. */
-    private record Opened(OrtDecoder decoder, SlotDecoder slots) implements AutoCloseable {
+    /** The decoders of a version: a {@link SlotDecoder} per lane, or one {@link OrtDecoder}. */
+    private record Opened(OrtDecoder decoder, List<SlotDecoder> slots, int threadsPerLane) implements AutoCloseable {
         @Override
         public void close() throws Exception {
-            if (slots != null) {
-                slots.close();
-            } else {
+            for (SlotDecoder s : slots) {
+                s.close();
+            }
+            if (decoder != null) {
                 decoder.close();
             }
         }
@@ -183,23 +189,14 @@ public class ModelRegistry {
      * Opens the version's ONNX Runtime session while its files are hashed (both take about a
      * second on a 25M-parameter model); the session is used only if every checksum matches.
      * On CPU with {@code attention=fused} (the default), the model file's graph is rebuilt
-     * around ONNX Runtime's fused attention and served from fixed KV slots.
+     * around ONNX Runtime's fused attention and served from KV slots, in lanes.
      */
     private ServedModel load(String name, long version) throws Exception {
         java.nio.file.Path dir = store.versionDir(name, version);
         OrtDecoder.Provider provider = config.provider().equals("cuda") ? OrtDecoder.Provider.CUDA : OrtDecoder.Provider.CPU;
         java.util.concurrent.CompletableFuture<Opened> opening = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
             try {
-                ModelConfig c = ModelConfig.read(dir.resolve("config.json"));
-                OrtDecoder.Options options = new OrtDecoder.Options(provider, 0, config.threads());
-                if (provider == OrtDecoder.Provider.CPU && config.attention().equals("fused")) {
-                    if (SlotDecoder.supports(c)) {
-                        return new Opened(null, SlotDecoder.open(dir.resolve("model.onnx"), c, options, config.maxBatch()));
-                    }
-                    LOG.warnf("%s v%d: head width %d is not a multiple of 16, which fused attention needs; serving it"
-                            + " with standard attention", name, version, c.headDim());
-                }
-                return new Opened(OrtDecoder.open(dir.resolve("model.onnx"), c, options), null);
+                return open(name, version, dir, provider);
             } catch (Exception e) {
                 throw new java.util.concurrent.CompletionException(e);
             }
@@ -222,19 +219,71 @@ public class ModelRegistry {
         } catch (java.util.concurrent.CompletionException e) {
             throw e.getCause() instanceof Exception cause ? cause : e;
         }
+        List<ContinuousBatcher> lanes = new java.util.ArrayList<>();
         try {
             ModelConfig c = ModelConfig.read(v.file("config.json"));
             Tokenizer tok = Tokenizer.load(v.file("tokenizer.json"));
-            ContinuousBatcher.Options options = new ContinuousBatcher.Options(config.maxBatch(), config.maxQueue(),
-                    config.tokenBudget());
-            ContinuousBatcher batcher = decoder.slots() != null
-                    ? new ContinuousBatcher(decoder.slots(), options, name + "-v" + version)
-                    : new ContinuousBatcher(decoder.decoder(), options, name + "-v" + version);
-            return new ServedModel(v, c, tok, decoder.decoder(), decoder.slots(), batcher, provider);
+            if (decoder.decoder() != null) {
+                lanes.add(new ContinuousBatcher(decoder.decoder(), new ContinuousBatcher.Options(config.maxBatch(),
+                        config.maxQueue(), config.tokenBudget()), name + "-v" + version));
+            } else {
+                int n = decoder.slots().size();
+                for (int i = 0; i < n; i++) {
+                    SlotDecoder slots = decoder.slots().get(i);
+                    // each lane's queue takes max-queue, so that the n samples of one request (which
+                    // stay in one lane) always fit; the service bounds the lanes' sum by max-queue
+                    lanes.add(new ContinuousBatcher(slots, new ContinuousBatcher.Options(slots.slots(),
+                            config.maxQueue(), Math.max(1, config.tokenBudget() / n)),
+                            name + "-v" + version + "-lane" + i));
+                }
+            }
+            return new ServedModel(v, c, tok, decoder.decoder(), decoder.slots(), new Lanes(lanes),
+                    decoder.threadsPerLane(), provider);
         } catch (Exception | Error e) {
+            lanes.forEach(ContinuousBatcher::close);
             closeQuietly(decoder);
             throw e;
         }
+    }
+
+    /**
+     * The decoders of a version: on CPU with fused attention, lanes (rlhf.policy.lanes, or by
+     * default one per 8 rows of the batch, at most one per core) of max-batch / lanes slots
+     * each on one session, whose ONNX Runtime threads are the cores / lanes; else the serving
+     * graph's decoder.
+     */
+    private Opened open(String name, long version, java.nio.file.Path dir, OrtDecoder.Provider provider)
+            throws Exception {
+        ModelConfig c = ModelConfig.read(dir.resolve("config.json"));
+        if (provider == OrtDecoder.Provider.CPU && config.attention().equals("fused")) {
+            if (SlotDecoder.supports(c)) {
+                int cores = config.threads() > 0 ? config.threads() : Runtime.getRuntime().availableProcessors();
+                int lanes = Math.min(config.maxBatch(), config.lanes() > 0 ? config.lanes()
+                        : Math.max(1, Math.min(cores, config.maxBatch() / 8)));
+                int threads = Math.max(1, cores / lanes);
+                int perLane = ceilDiv(config.maxBatch(), lanes);
+                List<SlotDecoder> slots = new java.util.ArrayList<>();
+                try {
+                    slots.add(SlotDecoder.open(dir.resolve("model.onnx"), c,
+                            new OrtDecoder.Options(provider, 0, threads), perLane));
+                    while (slots.size() < lanes) {
+                        slots.add(slots.get(0).sibling(perLane));
+                    }
+                } catch (Exception | Error e) {
+                    closeQuietly(new Opened(null, slots, threads));
+                    throw e;
+                }
+                return new Opened(null, slots, threads);
+            }
+            LOG.warnf("%s v%d: head width %d is not a multiple of 16, which fused attention needs; serving it"
+                    + " with standard attention", name, version, c.headDim());
+        }
+        return new Opened(OrtDecoder.open(dir.resolve("model.onnx"), c, new OrtDecoder.Options(provider, 0,
+                config.threads())), List.of(), config.threads());
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
     }
 
     private static void closeQuietly(AutoCloseable d) {

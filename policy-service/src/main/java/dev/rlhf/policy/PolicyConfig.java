@@ -38,7 +38,15 @@ public interface PolicyConfig {
     @WithDefault("fused")
     String attention();
 
-    /** ONNX Runtime intra-op threads per model (0 = its default). */
+    /**
+     * With fused attention: independent batches (lanes) per model, each on its own thread with
+     * max-batch / lanes KV slots and cores / lanes ONNX Runtime threads, sharing one session;
+     * 0 = one lane per 8 rows of max-batch, at most one per core.
+     */
+    @WithDefault("0")
+    int lanes();
+
+    /** ONNX Runtime intra-op threads per model (0 = its default, which is one per core). */
     @WithDefault("0")
     int threads();
 

@@ -10,11 +10,12 @@ import dev.rlhf.model.ort.OrtDecoder;
 import dev.rlhf.model.ort.SlotDecoder;
 import dev.rlhf.model.text.Tokenizer;
 import dev.rlhf.policy.engine.ContinuousBatcher;
+import dev.rlhf.policy.engine.Lanes;
 
 /**
  * One loaded model version: its verified store folder, tokenizer, ONNX Runtime decoder (a
- * {@link SlotDecoder} on the fused-attention graph, or an {@link OrtDecoder} on the serving
- * graph) and batcher. Closed only when retired and idle, so requests finish on the version
+ * {@link SlotDecoder} per lane on the fused-attention graph, or an {@link OrtDecoder} on the
+ * serving graph) and batchers ({@link Lanes}). Closed only when retired and idle, so requests finish on the version
  * they started on.
  */
 public final class ServedModel implements AutoCloseable {
@@ -22,22 +23,24 @@ public final class ServedModel implements AutoCloseable {
     private final StoredVersion version;
     private final ModelConfig config;
     private final Tokenizer tokenizer;
-    /** One of the two is null. */
+    /** The serving graph's decoder, or null when {@link #slots} (one per lane) are used. */
     private final OrtDecoder decoder;
-    private final SlotDecoder slots;
-    private final ContinuousBatcher batcher;
+    private final List<SlotDecoder> slots;
+    private final Lanes batcher;
+    private final int threadsPerLane;
     private final Instant loadedSince = Instant.now();
     private final OrtDecoder.Provider provider;
     private final List<io.micrometer.core.instrument.Meter> gauges = new java.util.ArrayList<>();
 
-    ServedModel(StoredVersion version, ModelConfig config, Tokenizer tokenizer, OrtDecoder decoder, SlotDecoder slots,
-            ContinuousBatcher batcher, OrtDecoder.Provider provider) {
+    ServedModel(StoredVersion version, ModelConfig config, Tokenizer tokenizer, OrtDecoder decoder,
+            List<SlotDecoder> slots, Lanes batcher, int threadsPerLane, OrtDecoder.Provider provider) {
         this.version = version;
         this.config = config;
         this.tokenizer = tokenizer;
         this.decoder = decoder;
-        this.slots = slots;
+        this.slots = List.copyOf(slots);
         this.batcher = batcher;
+        this.threadsPerLane = threadsPerLane;
         this.provider = provider;
     }
 
@@ -63,18 +66,22 @@ public final class ServedModel implements AutoCloseable {
 
     /** Teacher-forced log-probabilities of (prompt, response) pairs ({@link OrtDecoder#logprobs}). */
     public List<float[]> logprobs(List<int[]> prompts, List<int[]> responses, float temperature) throws Exception {
-        return slots != null ? slots.logprobs(prompts, responses, temperature)
+        return decoder == null ? slots.get(0).logprobs(prompts, responses, temperature)
                 : decoder.logprobs(prompts, responses, temperature);
     }
 
     /** How the model runs, for the logs. */
     public String engine() {
-        return slots != null ? String.format("fused attention, %d KV slots of %d positions for now (%d MiB), up to %d",
-                slots.slots(), slots.positions(), slots.cacheBytes() >> 20, slots.capacity())
-                : "attention from standard ops, KV cache gathered per batch";
+        if (decoder != null) {
+            return "attention from standard ops, KV cache gathered per batch";
+        }
+        SlotDecoder first = slots.get(0);
+        return String.format("fused attention; %d lane(s) of %d KV slots, %d ONNX Runtime thread(s) each; %d positions"
+                + " per slot for now (%d MiB in all), up to %d", slots.size(), first.slots(), threadsPerLane,
+                first.positions(), slots.stream().mapToLong(SlotDecoder::cacheBytes).sum() >> 20, first.capacity());
     }
 
-    public ContinuousBatcher batcher() {
+    public Lanes batcher() {
         return batcher;
     }
 
@@ -113,12 +120,18 @@ public final class ServedModel implements AutoCloseable {
     }
 
     /**
-     * Generates two warm-up tokens through the batcher, a prefill and a decode step (the first
-     * runs allocate ONNX Runtime's buffers).
+     * Generates two warm-up tokens on each lane, a prefill and a decode step (the first runs
+     * allocate ONNX Runtime's buffers).
      */
     void warmUp() throws Exception {
+        for (ContinuousBatcher lane : batcher.lanes()) {
+            warmUp(lane);
+        }
+    }
+
+    private void warmUp(ContinuousBatcher lane) throws Exception {
         java.util.concurrent.CompletableFuture<OrtDecoder.Finish> done = new java.util.concurrent.CompletableFuture<>();
-        batcher.submit(new int[] {config.bosTokenId() >= 0 ? config.bosTokenId() : 0}, OrtDecoder.Sampling.greedy(2),
+        lane.submit(new int[] {config.bosTokenId() >= 0 ? config.bosTokenId() : 0}, OrtDecoder.Sampling.greedy(2),
                 new ContinuousBatcher.Sink() {
                     @Override
                     public void token(int token, float logprob) {
@@ -146,9 +159,10 @@ public final class ServedModel implements AutoCloseable {
     public void close() {
         batcher.close();
         try {
-            if (slots != null) {
-                slots.close();
-            } else {
+            for (SlotDecoder s : slots) {
+                s.close();
+            }
+            if (decoder != null) {
                 decoder.close();
             }
         } catch (Exception e) {

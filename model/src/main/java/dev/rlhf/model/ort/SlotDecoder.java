@@ -36,11 +36,15 @@ import dev.rlhf.model.onnx.OnnxExport;
  *
  * <p>{@link #prefill}, {@link #decode} and {@link #move} belong to one caller at a time (the
  * batcher's thread); {@link #logprobs} uses no slot and may run from any thread beside them.
+ * {@link #sibling} gives another set of slots on the same session (one copy of the weights)
+ * for another thread: ONNX Runtime runs a session from several threads at once.
  */
 public final class SlotDecoder implements AutoCloseable {
 
     private final OrtEnvironment env;
     private final OrtSession session;
+    /** Decoders open on {@link #session} (this one and its siblings); the last to close closes it. */
+    private final java.util.concurrent.atomic.AtomicInteger open;
     private final ModelConfig config;
     /** Positions per slot at open (or the context window, when shorter). */
     static final int INITIAL_POSITIONS = 64;
@@ -56,10 +60,16 @@ public final class SlotDecoder implements AutoCloseable {
     private FloatBuffer[] buffers;
     /** Tokens cached per slot. */
     private final int[] lengths;
+    private boolean closed;
 
-    private SlotDecoder(OrtEnvironment env, OrtSession session, ModelConfig config, int slots) {
+    private SlotDecoder(OrtEnvironment env, OrtSession session, java.util.concurrent.atomic.AtomicInteger open,
+            ModelConfig config, int slots) {
+        if (slots < 1) {
+            throw new IllegalArgumentException("need at least one slot, got " + slots);
+        }
         this.env = env;
         this.session = session;
+        this.open = open;
         this.config = config;
         this.slots = slots;
         this.capacity = config.maxPositionEmbeddings();
@@ -113,9 +123,6 @@ public final class SlotDecoder implements AutoCloseable {
      */
     public static SlotDecoder open(Path servingOnnx, ModelConfig config, OrtDecoder.Options options, int slots)
             throws OrtException {
-        if (slots < 1) {
-            throw new IllegalArgumentException("need at least one slot, got " + slots);
-        }
         byte[] model = OnnxExport.fusedAttention(servingOnnx, config).toByteArray();
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         OrtSession session;
@@ -125,7 +132,21 @@ public final class SlotDecoder implements AutoCloseable {
             so.addConfigEntry("session.model_external_initializers_file_folder_path", folder.toString());
             session = env.createSession(model, so);
         }
-        return new SlotDecoder(env, session, config, slots);
+        return new SlotDecoder(env, session, new java.util.concurrent.atomic.AtomicInteger(1), config, slots);
+    }
+
+    /** Another {@code slots} slots on this decoder's session, for another thread; close each. */
+    public SlotDecoder sibling(int slots) {
+        if (open.getAndIncrement() == 0) {
+            open.decrementAndGet();
+            throw new IllegalStateException("this decoder's session is closed");
+        }
+        try {
+            return new SlotDecoder(env, session, open, config, slots);
+        } catch (RuntimeException e) {
+            open.decrementAndGet();
+            throw e;
+        }
     }
 
     public ModelConfig config() {
@@ -374,8 +395,15 @@ public final class SlotDecoder implements AutoCloseable {
         }
     }
 
+    /** Closes the session once this is the last of its siblings open. */
     @Override
-    public void close() throws OrtException {
-        session.close();
+    public synchronized void close() throws OrtException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (open.decrementAndGet() == 0) {
+            session.close();
+        }
     }
 }

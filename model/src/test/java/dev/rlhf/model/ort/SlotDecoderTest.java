@@ -138,6 +138,23 @@ class SlotDecoderTest {
     }
 
     @Test
+    void siblingsShareTheSessionAndKeepTheirOwnSlots() throws Exception {
+        Path file = export(OrtDecoderTest.weights(C, 8), false);
+        try (OrtDecoder reference = OrtDecoder.open(file, C, OrtDecoder.Options.cpu(1))) {
+            SlotDecoder first = SlotDecoder.open(file, C, OrtDecoder.Options.cpu(1), 1);
+            SlotDecoder second = first.sibling(1);
+            first.prefill(List.of(PROMPTS.get(0)), 0);
+            second.prefill(List.of(PROMPTS.get(2)), 0);
+            first.close(); // the session stays open for the sibling
+            first.close(); // a second close changes nothing
+            float[] next = second.decode(new int[] {7})[0];
+            assertClose(lastLogits(reference, append(PROMPTS.get(2), 7)), next, "the sibling's own slot");
+            second.close();
+            assertThrows(IllegalStateException.class, () -> second.sibling(1));
+        }
+    }
+
+    @Test
     void externalWeightsAreReadWhereTheyLie() throws Exception {
         Path file = export(OrtDecoderTest.weights(C, 5), true);
         try (OrtDecoder reference = OrtDecoder.open(file, C, OrtDecoder.Options.cpu(1));

@@ -224,6 +224,11 @@ public final class ContinuousBatcher implements AutoCloseable {
         }
     }
 
+    /** Requests submitted and not yet ended. */
+    public int outstanding() {
+        return outstanding.get();
+    }
+
     /** Requests waiting to join the batch. */
     public int queueDepth() {
         return queue.size();
