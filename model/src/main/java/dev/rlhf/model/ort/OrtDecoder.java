@@ -430,23 +430,13 @@ public final class OrtDecoder implements AutoCloseable {
      * prompt, response_&lt;i) under softmax(logits / temperature), one batched forward pass.
      */
     public List<float[]> logprobs(List<int[]> prompts, List<int[]> responses, float temperature) throws OrtException {
-        if (prompts.size() != responses.size()) {
-            throw new IllegalArgumentException(prompts.size() + " prompts but " + responses.size() + " responses");
-        }
-        if (!(temperature > 0)) {
-            throw new IllegalArgumentException("temperature must be > 0 for log-probabilities, got " + temperature);
-        }
+        int longest = checkPairs(prompts, responses, temperature, config.maxPositionEmbeddings());
         List<int[]> joined = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
-            if (prompts.get(i).length == 0 || responses.get(i).length == 0) {
-                throw new IllegalArgumentException("pair " + i + ": prompt and response must be non-empty");
-            }
             int[] seq = Arrays.copyOf(prompts.get(i), prompts.get(i).length + responses.get(i).length);
             System.arraycopy(responses.get(i), 0, seq, prompts.get(i).length, responses.get(i).length);
             joined.add(seq);
         }
-        int longest = joined.stream().mapToInt(a -> a.length).max().orElse(0);
-        checkLength(joined, longest);
         Padded in = Padded.left(joined, config.padTokenId() < 0 ? 0 : config.padTokenId());
         int v = config.vocabSize();
         try (Forward f = forward(in.ids(), in.mask(), in.positions(), null)) {
@@ -466,6 +456,31 @@ public final class OrtDecoder implements AutoCloseable {
             }
             return out;
         }
+    }
+
+    /**
+     * Checks the arguments of a log-probability call ({@link #logprobs}, {@link
+     * SlotDecoder#logprobs}); returns the longest prompt + response.
+     */
+    static int checkPairs(List<int[]> prompts, List<int[]> responses, float temperature, int contextWindow) {
+        if (prompts.size() != responses.size()) {
+            throw new IllegalArgumentException(prompts.size() + " prompts but " + responses.size() + " responses");
+        }
+        if (!(temperature > 0)) {
+            throw new IllegalArgumentException("temperature must be > 0 for log-probabilities, got " + temperature);
+        }
+        int longest = 0;
+        for (int i = 0; i < prompts.size(); i++) {
+            if (prompts.get(i).length == 0 || responses.get(i).length == 0) {
+                throw new IllegalArgumentException("pair " + i + ": prompt and response must be non-empty");
+            }
+            longest = Math.max(longest, prompts.get(i).length + responses.get(i).length);
+        }
+        if (longest > contextWindow) {
+            throw new IllegalArgumentException("needs " + longest + " positions but the context window"
+                    + " (max_position_embeddings) is " + contextWindow);
+        }
+        return longest;
     }
 
     private void checkLength(List<int[]> seqs, int needed) {

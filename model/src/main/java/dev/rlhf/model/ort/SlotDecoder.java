@@ -327,24 +327,8 @@ public final class SlotDecoder implements AutoCloseable {
      * temperature), one right-padded pass with a cache of its own (no slot is touched).
      */
     public List<float[]> logprobs(List<int[]> prompts, List<int[]> responses, float temperature) throws OrtException {
-        if (prompts.size() != responses.size()) {
-            throw new IllegalArgumentException(prompts.size() + " prompts but " + responses.size() + " responses");
-        }
-        if (!(temperature > 0)) {
-            throw new IllegalArgumentException("temperature must be > 0 for log-probabilities, got " + temperature);
-        }
+        int longest = OrtDecoder.checkPairs(prompts, responses, temperature, capacity);
         int b = prompts.size();
-        int longest = 0;
-        for (int i = 0; i < b; i++) {
-            if (prompts.get(i).length == 0 || responses.get(i).length == 0) {
-                throw new IllegalArgumentException("pair " + i + ": prompt and response must be non-empty");
-            }
-            longest = Math.max(longest, prompts.get(i).length + responses.get(i).length);
-        }
-        if (longest > capacity) {
-            throw new IllegalArgumentException("needs " + longest + " positions but the context window"
-                    + " (max_position_embeddings) is " + capacity);
-        }
         long[] ids = new long[b * longest];
         int[] seqlens = new int[b];
         for (int r = 0; r < b; r++) {

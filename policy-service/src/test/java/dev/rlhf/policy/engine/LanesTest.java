@@ -83,10 +83,21 @@ class LanesTest {
                 SlotDecoder second = first.sibling(4);
                 Lanes lanes = new Lanes(List.of(new ContinuousBatcher(first, new ContinuousBatcher.Options(4, 8, 10_000), "a"),
                         new ContinuousBatcher(second, new ContinuousBatcher.Options(4, 8, 10_000), "b")))) {
-            // keep lane a busy, so that the samples (to the least-loaded lane, b) are admitted together
-            Collector busy = new Collector(-1);
-            lanes.submit(prompt(3, 9), OrtDecoder.Sampling.greedy(60), busy);
-            Thread.sleep(20);
+            // lane a holds a request whose sink blocks at its first token until the samples are
+            // done: they go to the least-loaded lane, b, all of them
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            Collector busy = new Collector(-1) {
+                @Override
+                public void token(int token, float logprob) {
+                    super.token(token, logprob);
+                    try {
+                        release.await(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            };
+            lanes.submit(prompt(3, 9), OrtDecoder.Sampling.greedy(5), busy);
             int[] prompt = prompt(7, 5);
             List<Collector> samples = new ArrayList<>();
             for (int i = 0; i < 3; i++) {
@@ -97,6 +108,7 @@ class LanesTest {
             for (Collector c : samples) {
                 c.done.get(30, TimeUnit.SECONDS);
             }
+            release.countDown();
             busy.done.get(30, TimeUnit.SECONDS);
             assertEquals(1, lanes.lanes().get(0).prefills(), "lane a: the busy request only");
             assertEquals(1, lanes.lanes().get(1).prefills(), "lane b: one prefill for the three samples");
