@@ -269,14 +269,20 @@ public class ModelRegistry {
                     while (slots.size() < lanes) {
                         slots.add(slots.get(0).sibling(perLane));
                     }
+                    return new Opened(null, slots, threads);
+                } catch (IllegalArgumentException e) {
+                    // a model file this version's graph rebuild cannot read: the file's own graph serves
+                    closeQuietly(new Opened(null, slots, threads));
+                    LOG.warnf("%s v%d: fused attention cannot be built from its model file (%s); serving it with"
+                            + " standard attention", name, version, e.getMessage());
                 } catch (Exception | Error e) {
                     closeQuietly(new Opened(null, slots, threads));
                     throw e;
                 }
-                return new Opened(null, slots, threads);
+            } else {
+                LOG.warnf("%s v%d: head width %d is not a multiple of 16, which fused attention needs; serving it"
+                        + " with standard attention", name, version, c.headDim());
             }
-            LOG.warnf("%s v%d: head width %d is not a multiple of 16, which fused attention needs; serving it"
-                    + " with standard attention", name, version, c.headDim());
         }
         return new Opened(OrtDecoder.open(dir.resolve("model.onnx"), c, new OrtDecoder.Options(provider, 0,
                 config.threads())), List.of(), config.threads());

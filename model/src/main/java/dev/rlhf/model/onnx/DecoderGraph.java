@@ -205,10 +205,18 @@ public final class DecoderGraph {
                 mask), weight(p + "self_attn.o_proj.weight", true)));
         // 4. SwiGLU feed-forward block
         String h2 = rmsNorm(x, p + "post_attention_layernorm.weight");
-        List<String> gateUp = g.opMulti("Split", "gate_up", 2, List.of(intAttr("axis", -1)), g.op("MatMul", "gate_up",
-                h2, fused(p + "mlp.gate_up_proj.weight.T", p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight")));
-        String gate = gateUp.get(0);
-        String up = gateUp.get(1);
+        String gate;
+        String up;
+        if (has(p + "mlp.gate_up_proj.weight.T")) {
+            List<String> gateUp = g.opMulti("Split", "gate_up", 2, List.of(intAttr("axis", -1)), g.op("MatMul",
+                    "gate_up", h2, fused(p + "mlp.gate_up_proj.weight.T", p + "mlp.gate_proj.weight",
+                            p + "mlp.up_proj.weight")));
+            gate = gateUp.get(0);
+            up = gateUp.get(1);
+        } else { // a graph written before gate and up were one product
+            gate = g.op("MatMul", "gate", h2, weight(p + "mlp.gate_proj.weight", true));
+            up = g.op("MatMul", "up", h2, weight(p + "mlp.up_proj.weight", true));
+        }
         String act = g.op("Mul", "swiglu", g.op("Mul", "silu", gate, g.op("Sigmoid", "sig", gate)), up);
         return g.op("Add", "resid", x, g.op("MatMul", "down", act, weight(p + "mlp.down_proj.weight", true)));
     }
@@ -263,14 +271,22 @@ public final class DecoderGraph {
 
     /**
      * Layer {@code i}'s attention of n1(x) as one GroupQueryAttention node on the packed q/k/v
-     * product ([B, T, (H + 2·KV)·hd], the layout of {@code qkv_proj.weight.T}): rotary, the
-     * cache write and the attention itself: [B, T, H·hd], before o.
+     * product ([B, T, (H + 2·KV)·hd], the layout of {@code qkv_proj.weight.T}; three products
+     * for a graph written before they were one): rotary, the cache write and the attention
+     * itself: [B, T, H·hd], before o.
      */
     private String fusedAttention(int i, String x) {
         String p = "model.layers." + i + ".";
         String h = rmsNorm(x, p + "input_layernorm.weight");
-        String qkv = g.op("MatMul", "qkv", h, fused(p + "self_attn.qkv_proj.weight.T", p + "self_attn.q_proj.weight",
-                p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"));
+        List<String> qkv;
+        if (has(p + "self_attn.qkv_proj.weight.T")) { // packed: key and value left empty
+            qkv = List.of(g.op("MatMul", "qkv", h, fused(p + "self_attn.qkv_proj.weight.T", p + "self_attn.q_proj.weight",
+                    p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight")), "", "");
+        } else { // a graph written before q, k and v were one product
+            qkv = List.of(g.op("MatMul", "q", h, weight(p + "self_attn.q_proj.weight", true)),
+                    g.op("MatMul", "k", h, weight(p + "self_attn.k_proj.weight", true)),
+                    g.op("MatMul", "v", h, weight(p + "self_attn.v_proj.weight", true)));
+        }
         Dim b = Dim.sym("batch");
         for (String kind : List.of("key", "value")) {
             g.input("past_key_values." + i + "." + kind, DataType.FLOAT, b, Dim.of(c.numKeyValueHeads()),
@@ -281,8 +297,8 @@ public final class DecoderGraph {
         String out = "attention_" + i;
         g.proto().addNode(NodeProto.newBuilder().setOpType("GroupQueryAttention").setDomain("com.microsoft")
                 .setName(out + "_GroupQueryAttention")
-                .addAllInput(List.of(qkv, "", "", "past_key_values." + i + ".key", "past_key_values." + i + ".value",
-                        "seqlens_k", "total_sequence_length", cosCache, sinCache))
+                .addAllInput(List.of(qkv.get(0), qkv.get(1), qkv.get(2), "past_key_values." + i + ".key",
+                        "past_key_values." + i + ".value", "seqlens_k", "total_sequence_length", cosCache, sinCache))
                 .addAllOutput(List.of(out, "present." + i + ".key", "present." + i + ".value"))
                 .addAttribute(intAttr("num_heads", c.numAttentionHeads()))
                 .addAttribute(intAttr("kv_num_heads", c.numKeyValueHeads())).addAttribute(intAttr("do_rotary", 1)));
@@ -378,6 +394,11 @@ public final class DecoderGraph {
      */
     private String fused(String name, String... parts) {
         return reused != null ? reuse(name) : fused(g, w, name, parts);
+    }
+
+    /** Whether the weights hold {@code name}: always when building from weights, else if the reused graph has it. */
+    private boolean has(String name) {
+        return reused == null || reused.containsKey(name);
     }
 
     /** The existing initializer {@code name}, added to this graph at its first use. */

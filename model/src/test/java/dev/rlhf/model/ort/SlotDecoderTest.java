@@ -17,6 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 import dev.rlhf.model.ModelConfig;
 import dev.rlhf.model.Tensor;
 import dev.rlhf.model.onnx.DecoderGraph;
+import dev.rlhf.model.onnx.Onnx;
 import dev.rlhf.model.onnx.OnnxExport;
 
 /**
@@ -151,6 +152,59 @@ class SlotDecoderTest {
             assertClose(lastLogits(reference, append(PROMPTS.get(2), 7)), next, "the sibling's own slot");
             second.close();
             assertThrows(IllegalStateException.class, () -> second.sibling(1));
+        }
+    }
+
+    @Test
+    void aModelFileFromBeforeTheFusedProjectionsIsServedToo() throws Exception {
+        Path file = export(OrtDecoderTest.weights(C, 9), false);
+        // the layout of model files written before q/k/v and gate/up were one product each: the
+        // same weights as separate [in, out] initializers (the slot decoder reads only the
+        // initializers and the metadata of a file, so the old file needs no nodes here)
+        Onnx.ModelProto model = Onnx.ModelProto.parseFrom(java.nio.file.Files.readAllBytes(file));
+        Onnx.GraphProto.Builder graph = Onnx.GraphProto.newBuilder().setName("older");
+        int hd = C.headDim();
+        for (Onnx.TensorProto t : model.getGraph().getInitializerList()) {
+            String name = t.getName();
+            if (name.endsWith("self_attn.qkv_proj.weight.T")) {
+                String p = name.substring(0, name.length() - "qkv_proj.weight.T".length());
+                split(graph, t, new String[] {p + "q_proj.weight.T", p + "k_proj.weight.T", p + "v_proj.weight.T"},
+                        new int[] {C.numAttentionHeads() * hd, C.numKeyValueHeads() * hd, C.numKeyValueHeads() * hd});
+            } else if (name.endsWith("mlp.gate_up_proj.weight.T")) {
+                String p = name.substring(0, name.length() - "gate_up_proj.weight.T".length());
+                split(graph, t, new String[] {p + "gate_proj.weight.T", p + "up_proj.weight.T"},
+                        new int[] {C.intermediateSize(), C.intermediateSize()});
+            } else {
+                graph.addInitializer(t);
+            }
+        }
+        Path older = dir.resolve("older.onnx");
+        java.nio.file.Files.write(older, model.toBuilder().setGraph(graph).build().toByteArray());
+        try (OrtDecoder reference = OrtDecoder.open(file, C, OrtDecoder.Options.cpu(1));
+                SlotDecoder slots = SlotDecoder.open(older, C, OrtDecoder.Options.cpu(1), 1)) {
+            assertClose(lastLogits(reference, PROMPTS.get(2)), slots.prefill(List.of(PROMPTS.get(2)), 0)[0], "prefill");
+            assertClose(lastLogits(reference, append(PROMPTS.get(2), 4)), slots.decode(new int[] {4})[0], "decode");
+        }
+    }
+
+    /** Adds {@code t} ([in, Σwidths], raw little-endian floats) as one initializer per column block. */
+    private static void split(Onnx.GraphProto.Builder graph, Onnx.TensorProto t, String[] names, int[] widths) {
+        int in = (int) t.getDims(0);
+        int total = (int) t.getDims(1);
+        java.nio.FloatBuffer data = t.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .asFloatBuffer();
+        int offset = 0;
+        for (int part = 0; part < names.length; part++) {
+            java.nio.ByteBuffer out = java.nio.ByteBuffer.allocate(4 * in * widths[part])
+                    .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (int row = 0; row < in; row++) {
+                for (int col = 0; col < widths[part]; col++) {
+                    out.putFloat(data.get(row * total + offset + col));
+                }
+            }
+            graph.addInitializer(t.toBuilder().setName(names[part]).setDims(1, widths[part])
+                    .setRawData(com.google.protobuf.ByteString.copyFrom(out.flip())));
+            offset += widths[part];
         }
     }
 
