@@ -57,7 +57,7 @@ class SlotDecoderTest {
                 for (int t = 0; t < out.length; t++) {
                     float[] last = lastLogits(reference, seq);
                     steps.add(last);
-                    out[t] = argmax(last);
+                    out[t] = Sampler.argmax(last);
                     seq = append(seq, out[t]);
                 }
                 expected.add(steps);
@@ -112,7 +112,7 @@ class SlotDecoderTest {
                 for (int r = 0; r < 3; r++) {
                     seqs.set(r, append(seqs.get(r), feed[r]));
                     assertClose(lastLogits(reference, seqs.get(r)), next[r], "step " + t + " of row " + r);
-                    feed[r] = argmax(next[r]);
+                    feed[r] = Sampler.argmax(next[r]);
                 }
             }
             assertEquals(2 * SlotDecoder.INITIAL_POSITIONS, slots.positions());
@@ -247,16 +247,6 @@ class SlotDecoderTest {
         try (OrtDecoder.Forward f = d.forward(in.ids(), in.mask(), in.positions(), null)) {
             return f.lastLogits()[0];
         }
-    }
-
-    private static int argmax(float[] x) {
-        int best = 0;
-        for (int i = 1; i < x.length; i++) {
-            if (x[i] > x[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 
     private static int[] append(int[] a, int... b) {
