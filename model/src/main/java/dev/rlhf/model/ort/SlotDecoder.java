@@ -41,14 +41,14 @@ import dev.rlhf.model.onnx.OnnxExport;
  */
 public final class SlotDecoder implements AutoCloseable {
 
+    /** Positions per slot at open (or the context window, when shorter). */
+    static final int INITIAL_POSITIONS = 64;
+
     private final OrtEnvironment env;
     private final OrtSession session;
     /** Decoders open on {@link #session} (this one and its siblings); the last to close closes it. */
     private final java.util.concurrent.atomic.AtomicInteger open;
     private final ModelConfig config;
-    /** Positions per slot at open (or the context window, when shorter). */
-    static final int INITIAL_POSITIONS = 64;
-
     private final int slots;
     /** The context window: the most positions a slot can grow to. */
     private final int capacity;
@@ -116,18 +116,22 @@ public final class SlotDecoder implements AutoCloseable {
 
     /**
      * Opens the fused-attention graph of {@code servingOnnx} (a causal-LM model written by
-     * {@link OnnxExport#write}) with {@code slots} slots of the context window each.
+     * {@link OnnxExport#write}) with {@code slots} slots.
      *
      * @throws IllegalArgumentException when the model is not {@link #supports supported}
      * @throws IllegalStateException    when CUDA is asked for and this build or host has none
      */
     public static SlotDecoder open(Path servingOnnx, ModelConfig config, OrtDecoder.Options options, int slots)
             throws OrtException {
+        if (slots < 1) {
+            throw new IllegalArgumentException("need at least one slot, got " + slots);
+        }
         byte[] model = OnnxExport.fusedAttention(servingOnnx, config).toByteArray();
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         OrtSession session;
         try (OrtSession.SessionOptions so = OrtDecoder.sessionOptions(options)) {
-            // external weights stay next to the serving file; the graph itself comes from memory
+            // the graph comes from memory, its weights from where they lie: in the serving file
+            // or its external data file, both in this folder
             Path folder = servingOnnx.toAbsolutePath().getParent();
             so.addConfigEntry("session.model_external_initializers_file_folder_path", folder.toString());
             session = env.createSession(model, so);
