@@ -15,8 +15,8 @@ import dev.rlhf.policy.engine.Lanes;
 /**
  * One loaded model version: its verified store folder, tokenizer, ONNX Runtime decoder (a
  * {@link SlotDecoder} per lane on the fused-attention graph, or an {@link OrtDecoder} on the
- * serving graph) and batchers ({@link Lanes}). Closed only when retired and idle, so requests finish on the version
- * they started on.
+ * serving graph) and batchers ({@link Lanes}). Closed only when retired and idle, so
+ * requests finish on the version they started on.
  */
 public final class ServedModel implements AutoCloseable {
 

@@ -80,6 +80,7 @@ public final class DecoderGraph {
     private final Set<String> added = new HashSet<>();
     /** GroupQueryAttention instead of attention from standard ops ({@link #withFusedAttention}). */
     private final boolean fusedAttention;
+    /** GroupQueryAttention's rotary tables, [positions, hd/2] each (fused attention only). */
     private String cosCache;
     private String sinCache;
     /** The [hd, hd] initializer R with x·R = rotate_half(x) = [−x₂, x₁]. */
