@@ -10,6 +10,12 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Map;
 
+import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedInputStream;
+import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.ExtensionRegistryLite;
+import com.google.protobuf.WireFormat;
+
 import dev.rlhf.model.LlamaWeights;
 import dev.rlhf.model.ModelConfig;
 import dev.rlhf.model.Tensor;
@@ -105,17 +111,17 @@ public final class OnnxExport {
         Map<String, String> meta = new java.util.HashMap<>();
         Map<String, TensorProto> initializers = new java.util.HashMap<>();
         try (var stream = Files.newInputStream(file)) {
-            com.google.protobuf.CodedInputStream in = com.google.protobuf.CodedInputStream.newInstance(stream, 1 << 16);
+            CodedInputStream in = CodedInputStream.newInstance(stream, 1 << 16);
             in.setSizeLimit(Integer.MAX_VALUE);
             String location = file.getFileName().toString();
             while (!in.isAtEnd()) {
                 int tag = in.readTag();
-                int field = com.google.protobuf.WireFormat.getTagFieldNumber(tag);
+                int field = WireFormat.getTagFieldNumber(tag);
                 if (field == ModelProto.GRAPH_FIELD_NUMBER) {
                     int limit = in.pushLimit(in.readRawVarint32());
                     while (!in.isAtEnd()) {
                         int graphTag = in.readTag();
-                        if (com.google.protobuf.WireFormat.getTagFieldNumber(graphTag) == Onnx.GraphProto.INITIALIZER_FIELD_NUMBER) {
+                        if (WireFormat.getTagFieldNumber(graphTag) == Onnx.GraphProto.INITIALIZER_FIELD_NUMBER) {
                             int tensorLimit = in.pushLimit(in.readRawVarint32());
                             TensorProto t = referenced(in, location);
                             initializers.put(t.getName(), t);
@@ -127,7 +133,7 @@ public final class OnnxExport {
                     in.popLimit(limit);
                 } else if (field == ModelProto.METADATA_PROPS_FIELD_NUMBER) {
                     StringStringEntryProto e = in.readMessage(StringStringEntryProto.parser(),
-                            com.google.protobuf.ExtensionRegistryLite.getEmptyRegistry());
+                            ExtensionRegistryLite.getEmptyRegistry());
                     meta.put(e.getKey(), e.getValue());
                 } else {
                     in.skipField(tag);
@@ -154,11 +160,11 @@ public final class OnnxExport {
      * One initializer of a model file, {@code in} positioned on its fields: everything but
      * inline raw data is read; raw data is skipped and referred to by its place in the file.
      */
-    private static TensorProto referenced(com.google.protobuf.CodedInputStream in, String location) throws IOException {
+    private static TensorProto referenced(CodedInputStream in, String location) throws IOException {
         TensorProto.Builder t = TensorProto.newBuilder();
         while (!in.isAtEnd()) {
             int tag = in.readTag();
-            switch (com.google.protobuf.WireFormat.getTagFieldNumber(tag)) {
+            switch (WireFormat.getTagFieldNumber(tag)) {
                 case TensorProto.RAW_DATA_FIELD_NUMBER -> {
                     int length = in.readRawVarint32();
                     long offset = in.getTotalBytesRead();
@@ -177,10 +183,10 @@ public final class OnnxExport {
     }
 
     /** One field of a message, as the bytes of a message holding only it. */
-    private static com.google.protobuf.ByteString single(com.google.protobuf.CodedInputStream in, int tag)
+    private static ByteString single(CodedInputStream in, int tag)
             throws IOException {
-        com.google.protobuf.ByteString.Output bytes = com.google.protobuf.ByteString.newOutput();
-        com.google.protobuf.CodedOutputStream out = com.google.protobuf.CodedOutputStream.newInstance(bytes);
+        ByteString.Output bytes = ByteString.newOutput();
+        CodedOutputStream out = CodedOutputStream.newInstance(bytes);
         in.skipField(tag, out);
         out.flush();
         return bytes.toByteString();

@@ -7,6 +7,7 @@ import java.nio.IntBuffer;
 import java.nio.LongBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -202,18 +203,9 @@ public final class SlotDecoder implements AutoCloseable {
             longest = Math.max(longest, n);
         }
         ensure(longest);
-        long[] ids = new long[b * longest];
-        int[] seqlens = new int[b];
-        for (int r = 0; r < b; r++) {
-            int[] p = prompts.get(r);
-            for (int i = 0; i < p.length; i++) {
-                ids[r * longest + i] = p[i];
-            }
-            seqlens[r] = p.length - 1;
-        }
         float[][] last = new float[b][];
         int v = config.vocabSize();
-        try (OrtSession.Result out = run(ids, longest, seqlens, longest, first, b)) {
+        try (OrtSession.Result out = prompt(prompts, longest, first)) {
             FloatBuffer logits = ((OnnxTensor) out.get("logits").orElseThrow()).getFloatBuffer();
             for (int r = 0; r < b; r++) {
                 last[r] = new float[v];
@@ -251,7 +243,7 @@ public final class SlotDecoder implements AutoCloseable {
         }
         ensure(total);
         float[][] next = new float[b][config.vocabSize()];
-        try (OrtSession.Result out = run(ids, 1, seqlens, total, 0, b)) {
+        try (OrtSession.Result out = run(ids, 1, seqlens, total, 0)) {
             FloatBuffer logits = ((OnnxTensor) out.get("logits").orElseThrow()).getFloatBuffer();
             for (int r = 0; r < b; r++) {
                 logits.get(next[r]);
@@ -292,9 +284,30 @@ public final class SlotDecoder implements AutoCloseable {
         lengths[slot] = length;
     }
 
-    /** A pass over {@code rows} slots from {@code first}, their buffers bound as past and present. */
-    private OrtSession.Result run(long[] ids, int t, int[] seqlens, int total, int first, int rows)
-            throws OrtException {
+    /**
+     * A prompt pass: {@code seqs} right-padded to {@code longest}, each with an empty cache,
+     * into slots {@code first}, … (or, with {@code first} &lt; 0, a cache of the pass's own).
+     */
+    private OrtSession.Result prompt(List<int[]> seqs, int longest, int first) throws OrtException {
+        long[] ids = new long[seqs.size() * longest];
+        int[] seqlens = new int[seqs.size()];
+        for (int r = 0; r < seqs.size(); r++) {
+            int[] s = seqs.get(r);
+            for (int i = 0; i < s.length; i++) {
+                ids[r * longest + i] = s[i];
+            }
+            seqlens[r] = s.length - 1;
+        }
+        return run(ids, longest, seqlens, longest, first);
+    }
+
+    /**
+     * A pass over {@code seqlens.length} rows: [rows, t] {@code ids}. With {@code first} &gt;= 0
+     * the rows are slots {@code first}, …, their buffers bound as past and present; else an
+     * empty past, and ONNX Runtime allocates the present.
+     */
+    private OrtSession.Result run(long[] ids, int t, int[] seqlens, int total, int first) throws OrtException {
+        int rows = seqlens.length;
         Map<String, OnnxTensor> inputs = new HashMap<>();
         Map<String, OnnxValue> pinned = new HashMap<>();
         List<OnnxTensor> owned = new ArrayList<>();
@@ -303,15 +316,18 @@ public final class SlotDecoder implements AutoCloseable {
             owned.add(put(inputs, "seqlens_k", OnnxTensor.createTensor(env, IntBuffer.wrap(seqlens), new long[] {rows})));
             owned.add(put(inputs, "total_sequence_length",
                     OnnxTensor.createTensor(env, IntBuffer.wrap(new int[] {total}), new long[] {})));
-            long[] shape = {rows, config.numKeyValueHeads(), positions, config.headDim()};
+            long[] shape = {rows, config.numKeyValueHeads(), first < 0 ? 0 : positions, config.headDim()};
             for (int layer = 0; layer < config.numHiddenLayers(); layer++) {
                 for (int kind = 0; kind < 2; kind++) {
                     String suffix = layer + (kind == 0 ? ".key" : ".value");
-                    // a view of the rows' slots: the tensor wraps the direct memory, no copy
-                    FloatBuffer view = buffers[2 * layer + kind].slice(first * slotFloats, rows * slotFloats);
+                    // the rows' slots: a view that wraps the direct memory, no copy (or an empty past)
+                    FloatBuffer view = first < 0 ? FloatBuffer.allocate(0)
+                            : buffers[2 * layer + kind].slice(first * slotFloats, rows * slotFloats);
                     OnnxTensor tensor = put(inputs, "past_key_values." + suffix, OnnxTensor.createTensor(env, view, shape));
                     owned.add(tensor);
-                    pinned.put("present." + suffix, tensor);
+                    if (first >= 0) {
+                        pinned.put("present." + suffix, tensor);
+                    }
                 }
             }
             return session.run(inputs, Set.of("logits"), pinned);
@@ -332,54 +348,29 @@ public final class SlotDecoder implements AutoCloseable {
      */
     public List<float[]> logprobs(List<int[]> prompts, List<int[]> responses, float temperature) throws OrtException {
         int longest = OrtDecoder.checkPairs(prompts, responses, temperature, capacity);
-        int b = prompts.size();
-        long[] ids = new long[b * longest];
-        int[] seqlens = new int[b];
-        for (int r = 0; r < b; r++) {
-            int[] p = prompts.get(r);
-            int[] q = responses.get(r);
-            for (int i = 0; i < p.length; i++) {
-                ids[r * longest + i] = p[i];
-            }
-            for (int i = 0; i < q.length; i++) {
-                ids[r * longest + p.length + i] = q[i];
-            }
-            seqlens[r] = p.length + q.length - 1;
+        List<int[]> joined = new ArrayList<>();
+        for (int r = 0; r < prompts.size(); r++) {
+            int[] seq = Arrays.copyOf(prompts.get(r), prompts.get(r).length + responses.get(r).length);
+            System.arraycopy(responses.get(r), 0, seq, prompts.get(r).length, responses.get(r).length);
+            joined.add(seq);
         }
-        Map<String, OnnxTensor> inputs = new HashMap<>();
-        List<OnnxTensor> owned = new ArrayList<>();
         int v = config.vocabSize();
-        try {
-            owned.add(put(inputs, "input_ids", OnnxTensor.createTensor(env, LongBuffer.wrap(ids), new long[] {b, longest})));
-            owned.add(put(inputs, "seqlens_k", OnnxTensor.createTensor(env, IntBuffer.wrap(seqlens), new long[] {b})));
-            owned.add(put(inputs, "total_sequence_length",
-                    OnnxTensor.createTensor(env, IntBuffer.wrap(new int[] {longest}), new long[] {})));
-            long[] empty = {b, config.numKeyValueHeads(), 0, config.headDim()};
-            for (int layer = 0; layer < config.numHiddenLayers(); layer++) {
-                for (String kind : List.of(".key", ".value")) {
-                    owned.add(put(inputs, "past_key_values." + layer + kind,
-                            OnnxTensor.createTensor(env, FloatBuffer.allocate(0), empty)));
+        try (OrtSession.Result out = prompt(joined, longest, -1)) {
+            FloatBuffer logits = ((OnnxTensor) out.get("logits").orElseThrow()).getFloatBuffer();
+            List<float[]> result = new ArrayList<>(joined.size());
+            float[] row = new float[v];
+            for (int r = 0; r < joined.size(); r++) {
+                int[] resp = responses.get(r);
+                float[] lp = new float[resp.length];
+                // the logits at position j predict token j + 1; the response starts after the prompt
+                for (int i = 0; i < resp.length; i++) {
+                    logits.position((r * longest + prompts.get(r).length - 1 + i) * v);
+                    logits.get(row);
+                    lp[i] = Sampler.logSoftmax(row, temperature)[resp[i]];
                 }
+                result.add(lp);
             }
-            try (OrtSession.Result out = session.run(inputs, Set.of("logits"))) {
-                FloatBuffer logits = ((OnnxTensor) out.get("logits").orElseThrow()).getFloatBuffer();
-                List<float[]> result = new ArrayList<>(b);
-                float[] row = new float[v];
-                for (int r = 0; r < b; r++) {
-                    int[] resp = responses.get(r);
-                    float[] lp = new float[resp.length];
-                    // the logits at position j predict token j + 1; the response starts after the prompt
-                    for (int i = 0; i < resp.length; i++) {
-                        logits.position((r * longest + prompts.get(r).length - 1 + i) * v);
-                        logits.get(row);
-                        lp[i] = Sampler.logSoftmax(row, temperature)[resp[i]];
-                    }
-                    result.add(lp);
-                }
-                return result;
-            }
-        } finally {
-            owned.forEach(OnnxValue::close);
+            return result;
         }
     }
 

@@ -386,18 +386,9 @@ public final class ContinuousBatcher implements AutoCloseable {
         // change costs a KV gather, so changes are grouped: newcomers join when enough wait
         // (half the free slots), when the batch is at most half full, or after 8 steps of
         // waiting; finished rows ride along masked until a join or until they are the majority.
-        for (Row r : rows) {
-            if (!r.done && r.sink.cancelled()) {
-                r.done = true;
-                r.sink.finished(OrtDecoder.Finish.LENGTH);
-            }
-        }
+        endCancelled();
         long live = rows.stream().filter(r -> !r.done).count();
-        long free = options.maxBatch() - live;
-        stepsWaiting = queue.isEmpty() ? 0 : stepsWaiting + 1;
-        if (!queue.isEmpty() && free > 0
-                && (queue.size() >= Math.max(1, free / 2) || live <= options.maxBatch() / 2 || stepsWaiting >= 8)) {
-            stepsWaiting = 0;
+        if (joinNow(live)) {
             admit(null);
             live = rows.stream().filter(r -> !r.done).count();
         }
@@ -449,20 +440,11 @@ public final class ContinuousBatcher implements AutoCloseable {
 
     /** On slots: 1. leave, 2. join, 3. one decode step, 4. tokens out. */
     private void stepSlots() throws Exception {
-        for (Row r : rows) {
-            if (!r.done && r.sink.cancelled()) {
-                r.done = true;
-                r.sink.finished(OrtDecoder.Finish.LENGTH);
-            }
-        }
+        endCancelled();
         // 2. joining costs a prefill pass (not a cache copy), so it is grouped as on the serving
-        //    graph: newcomers join when enough wait, the batch is at most half full, or after 8 steps
+        //    graph (joinNow)
         compactSlots();
-        long free = options.maxBatch() - rows.size();
-        stepsWaiting = queue.isEmpty() ? 0 : stepsWaiting + 1;
-        if (!queue.isEmpty() && free > 0
-                && (queue.size() >= Math.max(1, free / 2) || rows.size() <= options.maxBatch() / 2 || stepsWaiting >= 8)) {
-            stepsWaiting = 0;
+        if (joinNow(rows.size())) {
             admit(null);
             compactSlots(); // a newcomer may have ended at its first token
         }
@@ -495,6 +477,31 @@ public final class ContinuousBatcher implements AutoCloseable {
             }
         }
         running.set(rows.size());
+    }
+
+    /** Ends the rows whose client cancelled (or whose deadline passed). */
+    private void endCancelled() {
+        for (Row r : rows) {
+            if (!r.done && r.sink.cancelled()) {
+                r.done = true;
+                r.sink.finished(OrtDecoder.Finish.LENGTH);
+            }
+        }
+    }
+
+    /**
+     * Whether the queued requests join now, with {@code live} rows decoding: when enough wait
+     * (half the free rows), when the batch is at most half full, or after 8 steps of waiting.
+     */
+    private boolean joinNow(long live) {
+        long free = options.maxBatch() - live;
+        stepsWaiting = queue.isEmpty() ? 0 : stepsWaiting + 1;
+        if (!queue.isEmpty() && free > 0
+                && (queue.size() >= Math.max(1, free / 2) || live <= options.maxBatch() / 2 || stepsWaiting >= 8)) {
+            stepsWaiting = 0;
+            return true;
+        }
+        return false;
     }
 
     private void emit(Row row, float[] logits) {
