@@ -83,21 +83,31 @@ class LanesTest {
                 SlotDecoder second = first.sibling(4);
                 Lanes lanes = new Lanes(List.of(new ContinuousBatcher(first, new ContinuousBatcher.Options(4, 8, 10_000), "a"),
                         new ContinuousBatcher(second, new ContinuousBatcher.Options(4, 8, 10_000), "b")))) {
-            // lane a holds a request whose sink blocks at its first token until the samples are
-            // done: they go to the least-loaded lane, b, all of them
+            // each lane holds a request whose sink blocks at its first token, so that the lanes'
+            // threads take nothing from their queues while the samples are submitted: all three go
+            // to one lane (a, on the tie) and wait there together
+            java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(2);
             java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
-            Collector busy = new Collector(-1) {
-                @Override
-                public void token(int token, float logprob) {
-                    super.token(token, logprob);
-                    try {
-                        release.await(30, TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
+            List<Collector> busy = new ArrayList<>();
+            for (int lane = 0; lane < 2; lane++) {
+                Collector c = new Collector(-1) {
+                    @Override
+                    public void token(int token, float logprob) {
+                        super.token(token, logprob);
+                        if (tokens.size() == 1) {
+                            started.countDown();
+                            try {
+                                release.await(30, TimeUnit.SECONDS);
+                            } catch (InterruptedException e) {
+                                Thread.currentThread().interrupt();
+                            }
+                        }
                     }
-                }
-            };
-            lanes.submit(prompt(3, 9), OrtDecoder.Sampling.greedy(5), busy);
+                };
+                busy.add(c);
+                lanes.submit(prompt(3, 9 + lane), OrtDecoder.Sampling.greedy(5), c);
+            }
+            assertTrue(started.await(30, TimeUnit.SECONDS));
             int[] prompt = prompt(7, 5);
             List<Collector> samples = new ArrayList<>();
             for (int i = 0; i < 3; i++) {
@@ -105,13 +115,15 @@ class LanesTest {
                 samples.add(c);
                 lanes.submit(prompt, new OrtDecoder.Sampling(12, 1f, 0, 1f, 100 + i, java.util.Set.of()), c);
             }
+            release.countDown();
             for (Collector c : samples) {
                 c.done.get(30, TimeUnit.SECONDS);
             }
-            release.countDown();
-            busy.done.get(30, TimeUnit.SECONDS);
-            assertEquals(1, lanes.lanes().get(0).prefills(), "lane a: the busy request only");
-            assertEquals(1, lanes.lanes().get(1).prefills(), "lane b: one prefill for the three samples");
+            for (Collector c : busy) {
+                c.done.get(30, TimeUnit.SECONDS);
+            }
+            assertEquals(2, lanes.lanes().get(0).prefills(), "lane a: its busy request, one prefill for the three samples");
+            assertEquals(1, lanes.lanes().get(1).prefills(), "lane b: its busy request only");
         }
     }
 
