@@ -137,6 +137,28 @@ class ContinuousBatcherTest {
         }
     }
 
+    /**
+     * A collector whose first token counts {@code started} down, then blocks the batcher's
+     * thread until {@code release}: nothing is taken from that batcher's queue meanwhile.
+     */
+    static Collector blockingAtFirstToken(java.util.concurrent.CountDownLatch started,
+            java.util.concurrent.CountDownLatch release) {
+        return new Collector(-1) {
+            @Override
+            public void token(int token, float logprob) {
+                super.token(token, logprob);
+                if (tokens.size() == 1) {
+                    started.countDown();
+                    try {
+                        release.await(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            }
+        };
+    }
+
     private static int[] prompt(int n, long seed) {
         Random r = new Random(seed);
         int[] p = new int[n];
@@ -260,10 +282,14 @@ class ContinuousBatcherTest {
                 ContinuousBatcher batcher = s.batcher(new ContinuousBatcher.Options(8, 8, 10_000), "t")) {
             OrtDecoder d = s.d;
             int[] prompt = prompt(7, 5);
-            // keep the batcher busy so that the three samples are admitted together
-            Collector busy = new Collector(-1);
+            // keep the batcher busy so that the three samples are admitted together: a request whose
+            // sink blocks the batcher's thread at its first token until they are all queued (a sleep
+            // was not enough: on SLOTS the tiny model can finish 30 tokens before the samples come)
+            java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            Collector busy = blockingAtFirstToken(started, release);
             batcher.submit(prompt(3, 6), OrtDecoder.Sampling.greedy(30), busy);
-            Thread.sleep(20);
+            assertTrue(started.await(30, TimeUnit.SECONDS));
             long before = batcher.prefills();
             List<Collector> samples = new ArrayList<>();
             for (int i = 0; i < 3; i++) {
@@ -271,6 +297,7 @@ class ContinuousBatcherTest {
                 samples.add(c);
                 batcher.submit(prompt, new OrtDecoder.Sampling(12, 1f, 0, 1f, 100 + i, java.util.Set.of()), c);
             }
+            release.countDown();
             for (Collector c : samples) {
                 c.done.get(30, TimeUnit.SECONDS);
             }

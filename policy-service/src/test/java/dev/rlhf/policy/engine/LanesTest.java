@@ -90,20 +90,7 @@ class LanesTest {
             java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
             List<Collector> busy = new ArrayList<>();
             for (int lane = 0; lane < 2; lane++) {
-                Collector c = new Collector(-1) {
-                    @Override
-                    public void token(int token, float logprob) {
-                        super.token(token, logprob);
-                        if (tokens.size() == 1) {
-                            started.countDown();
-                            try {
-                                release.await(30, TimeUnit.SECONDS);
-                            } catch (InterruptedException e) {
-                                Thread.currentThread().interrupt();
-                            }
-                        }
-                    }
-                };
+                Collector c = ContinuousBatcherTest.blockingAtFirstToken(started, release);
                 busy.add(c);
                 lanes.submit(prompt(3, 9 + lane), OrtDecoder.Sampling.greedy(5), c);
             }
